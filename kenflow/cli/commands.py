@@ -1,0 +1,7 @@
+"""Imports every command module so each can register on `app`. One line per module."""
+# ruff: noqa: F401, I001
+from . import eligibility
+from . import kpi
+from . import recipients
+from . import scheduler
+from . import db
