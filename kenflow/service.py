@@ -1,0 +1,116 @@
+"""The one door from the outside world (API, CLI, scheduler, bench) into zone workflows.
+
+It turns Temporal's errors into the three answers a caller needs: refused (with the clerk's
+message), not found, or done. Callers never see Temporal types.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models import acts as A
+from models.lifecycle import ActRefused, validate_start
+from models.zone import ZoneState
+from workflows.search import zone_search_attributes
+from workflows.zone import ZoneInput, ZoneWorkflow
+
+# Update name for each act type; the names are the workflow's update method names.
+UPDATE_FOR: dict[type[A.Act], Any] = {
+    A.Declare: ZoneWorkflow.declare,
+    A.OverrideEligibility: ZoneWorkflow.override_eligibility,
+    A.DraftAgreement: ZoneWorkflow.draft_agreement,
+    A.RecordResolution: ZoneWorkflow.record_resolution,
+    A.NotifyAbolition: ZoneWorkflow.notify_abolition,
+    A.AdoptPolicy: ZoneWorkflow.adopt_policy,
+    A.DraftVision: ZoneWorkflow.draft_vision,
+    A.RecordCouncilReview: ZoneWorkflow.record_council_review,
+    A.AnswerConsultation: ZoneWorkflow.answer_consultation,
+    A.PublishVision: ZoneWorkflow.publish_vision,
+    A.ReviewFiscalYear: ZoneWorkflow.review_fiscal_year,
+    A.RecordPlan: ZoneWorkflow.record_plan,
+    A.RecordProjects: ZoneWorkflow.record_projects,
+    A.RecordKpiActuals: ZoneWorkflow.record_kpi_actuals,
+    A.CompleteCheck: ZoneWorkflow.complete_check,
+    A.CompleteAction: ZoneWorkflow.complete_action,
+}
+
+
+class Refused(Exception):
+    """The act was refused by the rules; `str(self)` is the clerk's message."""
+
+
+class ZoneNotFound(Exception):
+    pass
+
+
+class ZoneExists(Exception):
+    pass
+
+
+class ZoneService:
+    def __init__(self, client: Client, task_queue: str = "kenflow") -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start_zone(self, start: A.StartZone) -> str:
+        try:
+            validate_start(start)
+        except ActRefused as refused:
+            raise Refused(str(refused)) from None
+        from datetime import datetime
+
+        from models.lifecycle import initial_state
+
+        preview, _ = initial_state(start, datetime.now(UTC))
+        try:
+            await self.client.start_workflow(
+                ZoneWorkflow.run,
+                ZoneInput(start=start),
+                id=start.zone_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=zone_search_attributes(preview),
+            )
+        except WorkflowAlreadyStartedError:
+            raise ZoneExists(
+                f"圏域 {start.zone_id} は既に開始されています (zone {start.zone_id} already exists)"
+            ) from None
+        return start.zone_id
+
+    def handle(self, zone_id: str) -> WorkflowHandle:
+        return self.client.get_workflow_handle(zone_id)
+
+    async def act(self, zone_id: str, act: A.Act, update_id: str | None = None) -> A.ActResult:
+        update = UPDATE_FOR[type(act)]
+        try:
+            return await self.handle(zone_id).execute_update(
+                update, act, id=update_id, result_type=A.ActResult
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                raise Refused(cause.message) from None
+            raise Refused(str(cause or err)) from None
+        except RPCError as err:
+            if err.status in (RPCStatusCode.NOT_FOUND,):
+                raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)") from None
+            if err.status is RPCStatusCode.FAILED_PRECONDITION and "completed" in str(err).lower():
+                raise Refused(
+                    "この圏域のワークフローは終了しています (the zone's workflow has ended)"
+                ) from None
+            raise
+
+    async def state(self, zone_id: str) -> ZoneState:
+        try:
+            return await self.handle(zone_id).query(ZoneWorkflow.state_query, result_type=ZoneState)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)") from None
+            raise

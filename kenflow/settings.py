@@ -1,0 +1,88 @@
+"""All settings in one place (pydantic-settings). Every field is an environment variable with
+the KENFLOW_ prefix, except the standard Temporal ones, which keep the names Temporal's own
+tools use so one environment serves both."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KENFLOW_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".kenflow"), description="Where the embedded parts keep their files")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/kenflow.db"
+    )
+
+    # Temporal: with TEMPORAL_ADDRESS set, `kenflow up` starts no embedded server.
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "KENFLOW_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        default="default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "KENFLOW_TEMPORAL_NAMESPACE")
+    )
+    temporal_tls_cert: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "KENFLOW_TEMPORAL_TLS_CERT"),
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "KENFLOW_TEMPORAL_TLS_KEY"),
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "KENFLOW_TEMPORAL_TLS_CA"),
+    )
+    temporal_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "KENFLOW_TEMPORAL_API_KEY")
+    )
+    task_queue: str = "kenflow"
+
+    # Embedded parts of `kenflow up` (localhost only)
+    host: str = "127.0.0.1"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    web_port: int = 8000
+
+    # Web
+    secret_key: str | None = Field(
+        default=None, description="Signs session cookies; default: a file in data_dir"
+    )
+
+    # Calendar (APScheduler)
+    fiscal_year_review_hour: int = Field(default=9, ge=0, le=23, description="Hour (JST) on April 1")
+    misfire_grace_days: int = Field(default=30, ge=1)
+
+    # Notices
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "kenflow@localhost"
+    default_channel: str = Field(default="file", description="file, email or webhook")
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"{self.host}:{self.temporal_port}"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kenflow.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

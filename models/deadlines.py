@@ -1,0 +1,144 @@
+"""Deadlines inside a zone's life, as data.
+
+The workflow does not keep one timer per deadline: timers do not survive continue-as-new, and
+a zone lives for decades. Instead it asks `next_due` for the earliest date anything falls due,
+sleeps until then (or until an act arrives), and calls `fire_due`. Each deadline has a key; a
+fired key is remembered in the state so a reminder goes out once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from .actor import SYSTEM
+from .fiscal import fiscal_year_end
+from .lifecycle import abolish_due, add_timeline, compute_phase, reminder_notice
+from .notice import MIC, Notice, municipality_recipient, prefecture_recipient
+from .zone import AgreementStatus, VisionStatus, ZoneState
+
+MAX_REPEATS = 12  # a reminder repeats every `repeat_days`, at most this many times
+
+
+@dataclass(frozen=True)
+class Due:
+    key: str
+    on: date
+    recipients: tuple[str, ...]
+    subject: str
+    body: str
+
+
+def _repeating(
+    state: ZoneState, base_key: str, first: date, recipients: list[str], subject: str, body: str
+) -> Due | None:
+    policy = state.reminders
+    for n in range(MAX_REPEATS):
+        key = f"{base_key}#{n + 1}"
+        if key not in state.reminders_fired:
+            on = first + timedelta(days=n * policy.repeat_days)
+            return Due(key, on, tuple(recipients), subject, body)
+    return None
+
+
+def reminders(state: ZoneState) -> list[Due]:
+    """Every reminder not yet sent, with the date it falls due."""
+    if state.ended_on is not None:
+        return []
+    p = state.reminders
+    out: list[Due] = []
+    for code, ag in state.agreements.items():
+        if ag.status is not AgreementStatus.drafted:
+            continue
+        missing = [c for c in ag.parties if c not in ag.resolutions]
+        due = _repeating(
+            state,
+            f"resolution-missing:{code}:v{ag.version}",
+            ag.drafted_on + timedelta(days=p.resolution_missing_days),
+            [municipality_recipient(c) for c in missing],
+            "協定の議会の議決が未登録です",
+            f"{ag.title}の案の作成({ag.drafted_on.isoformat()})から{p.resolution_missing_days}日が経過しましたが、"
+            f"議会の議決が登録されていません(未登録: {'・'.join(missing)})。",
+        )
+        if due:
+            out.append(due)
+    v = state.vision
+    if v is not None and v.status is VisionStatus.reviewed and v.consultees:
+        waiting = [c for c in v.consultees if c not in v.consultations]
+        if waiting:
+            due = _repeating(
+                state,
+                f"consultation-missing:v{v.version}",
+                v.reviews[-1].met_on + timedelta(days=p.consultation_missing_days),
+                [municipality_recipient(c) for c in waiting],
+                "ビジョン案の協議への回答をお願いします",
+                f"{v.title}(第{v.version}版)の協議への回答が届いていません。",
+            )
+            if due:
+                out.append(due)
+    pv = state.published_vision
+    if pv is not None and not (v is not None and v.version > pv.version and not v.revision):
+        end = fiscal_year_end(pv.period_end_fy)
+        to = [municipality_recipient(c) for c in state.central_codes] + [MIC]
+        key = f"vision-expiring:v{pv.version}"
+        if key not in state.reminders_fired:
+            out.append(
+                Due(
+                    key,
+                    end - timedelta(days=p.vision_expiry_warning_days),
+                    tuple(to),
+                    "ビジョンの計画期間が終了します",
+                    f"{pv.title}の計画期間は{end.isoformat()}に終了します。次期ビジョンの策定をお願いします。",
+                )
+            )
+        key = f"vision-expired:v{pv.version}"
+        if key not in state.reminders_fired:
+            prefs = [prefecture_recipient(c) for c in state.prefecture_codes()]
+            out.append(
+                Due(
+                    key,
+                    end + timedelta(days=1),
+                    tuple(to + prefs),
+                    "新しいビジョンの策定時期です",
+                    f"{pv.title}の計画期間({pv.period_start_fy}〜{pv.period_end_fy}年度)が終了しました。"
+                    "新たなビジョンの策定が必要です。",
+                )
+            )
+    for fy, r in state.reviews.items():
+        if r.check_on is None:
+            due = _repeating(
+                state,
+                f"kpi-actuals-due:{fy}",
+                fiscal_year_end(fy) + timedelta(days=p.kpi_actuals_due_days),
+                [municipality_recipient(c) for c in state.member_codes()],
+                f"{fy}年度のKPI実績の入力をお願いします",
+                f"{fy}年度が終了しました。KPI実績を入力し、CHECK(評価)を完了してください。",
+            )
+            if due:
+                out.append(due)
+    return out
+
+
+def next_due(state: ZoneState) -> date | None:
+    dates = [d.on for d in reminders(state)]
+    for ag in state.agreements.values():
+        if ag.status is AgreementStatus.abolition_pending and ag.abolition is not None:
+            dates.append(ag.abolition.effective_on)
+    return min(dates) if dates else None
+
+
+def fire_due(state: ZoneState, today: date, now: datetime) -> list[Notice]:
+    """Apply everything due by `today`: abolitions take effect, reminders go out once."""
+    notices: list[Notice] = []
+    for summary, ns in abolish_due(state, today, now):
+        state.version += 1
+        add_timeline(state, "abolition_effective", SYSTEM, summary, now, today)
+        notices += ns
+    for due in reminders(state):
+        if due.on <= today:
+            state.reminders_fired.append(due.key)
+            notices += reminder_notice(state, due.key, list(due.recipients), due.subject, due.body, now)
+            state.version += 1
+            add_timeline(state, "reminder", SYSTEM, f"リマインダー送付: {due.subject}", now, today)
+    state.phase = compute_phase(state)
+    return notices

@@ -1,0 +1,313 @@
+"""One workflow per zone, for its whole life.
+
+Orchestration only: the rules live in models.lifecycle and models.deadlines. Every human act
+is an Update whose validator runs the same check as its handler, so a refused act leaves
+nothing in the history. The workflow sleeps until the next deadline or the next fiscal year,
+and continues as new at each fiscal-year boundary (or when the server suggests it), carrying
+the whole state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models import acts as A
+    from models.deadlines import fire_due, next_due
+    from models.fiscal import fiscal_year_of, fiscal_year_start, jst_date, jst_midnight
+    from models.lifecycle import ActRefused, check, initial_state, perform
+    from models.notice import DeliveryOutcome, Notice, NoticeStatus
+    from models.projection import ProjectionInput
+    from models.zone import ZoneState
+    from workflows.search import zone_search_attributes
+
+PROJECT_TIMEOUT = timedelta(seconds=30)
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["PermanentDeliveryFailure"],
+)
+
+
+class ZoneInput(BaseModel):
+    """A new zone arrives as `start`; a continued run carries `state`."""
+
+    start: A.StartZone | None = None
+    state: ZoneState | None = None
+
+
+@workflow.defn(name="Zone")
+class ZoneWorkflow:
+    @workflow.init
+    def __init__(self, inp: ZoneInput) -> None:
+        self._wake = False
+        self._in_flight: set[str] = set()
+        self._projected_seq = 0
+        self._first_notices: list[Notice] = []
+        if inp.state is not None:
+            self.state = inp.state
+            self._projected_seq = len(self.state.timeline)
+        else:
+            assert inp.start is not None
+            self.state, self._first_notices = initial_state(inp.start, workflow.now())
+        self._run_fy = fiscal_year_of(jst_date(workflow.now()))
+
+    # ------------------------------------------------------------------ main loop
+
+    @workflow.run
+    async def run(self, inp: ZoneInput) -> ZoneState:
+        if inp.state is not None:
+            self.state.run += 1
+        self.state.notices.extend(self._first_notices)
+        self._upsert_search_attributes()
+        await self._project()
+        while True:
+            self._dispatch_notices()
+            try:
+                await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
+            except TimeoutError:
+                pass
+            self._wake = False
+            now = workflow.now()
+            fired = fire_due(self.state, jst_date(now), now)
+            if fired or self._timeline_unprojected():
+                self.state.notices.extend(fired)
+                self._upsert_search_attributes()
+                await self._project()
+            if (
+                self.state.ended_on is not None
+                and not self._in_flight
+                and not any(n.status is NoticeStatus.pending for n in self.state.notices)
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return self.state
+            if (
+                jst_date(now) >= fiscal_year_start(self._run_fy + 1)
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(ZoneInput(state=self.state))
+
+    def _sleep_for(self) -> timedelta:
+        """Until the next deadline or the next fiscal year, whichever is first."""
+        wake = jst_midnight(fiscal_year_start(self._run_fy + 1))
+        due = next_due(self.state)
+        if due is not None:
+            wake = min(wake, jst_midnight(due))
+        return max(wake - workflow.now(), timedelta(seconds=1))
+
+    def _timeline_unprojected(self) -> bool:
+        return len(self.state.timeline) > self._projected_seq
+
+    # ------------------------------------------------------------------ read model and notices
+
+    async def _project(self) -> None:
+        new = self.state.timeline[self._projected_seq :]
+        self._projected_seq = len(self.state.timeline)
+        await workflow.execute_activity(
+            "project_zone",
+            ProjectionInput.of(self.state, new),
+            start_to_close_timeout=PROJECT_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
+
+    def _dispatch_notices(self) -> None:
+        for notice in self.state.notices:
+            if notice.status is NoticeStatus.pending and notice.key not in self._in_flight:
+                self._in_flight.add(notice.key)
+                asyncio.create_task(self._deliver(notice))
+
+    async def _deliver(self, notice: Notice) -> None:
+        try:
+            outcome = await workflow.execute_activity(
+                "deliver_notice",
+                notice,
+                result_type=DeliveryOutcome,
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=timedelta(days=60),
+                retry_policy=DELIVERY_RETRY,
+            )
+            status, detail = outcome.status, outcome.detail
+        except Exception as err:  # noqa: BLE001 — a delivery that gave up is an incident, not a crash
+            cause = getattr(err, "cause", None)
+            status, detail = NoticeStatus.failed, str(cause or err)
+        finally:
+            self._in_flight.discard(notice.key)
+        if status is NoticeStatus.delivered:
+            self.state.notices = [n for n in self.state.notices if n.key != notice.key]
+            self.state.notices_sent += 1
+        else:
+            for n in self.state.notices:
+                if n.key == notice.key:
+                    n.status, n.failure = NoticeStatus.failed, detail
+        self._wake = True
+
+    def _upsert_search_attributes(self) -> None:
+        workflow.upsert_search_attributes(zone_search_attributes(self.state))
+
+    # ------------------------------------------------------------------ acts
+
+    def _check(self, act: A.Act) -> None:
+        try:
+            check(self.state, act, jst_date(workflow.now()))
+        except ActRefused as refused:
+            raise ApplicationError(str(refused), type="ActRefused", non_retryable=True) from None
+
+    async def _act(self, act: A.Act) -> A.ActResult:
+        now = workflow.now()
+        try:
+            outcome = perform(self.state, act, now, jst_date(now))
+        except ActRefused as refused:
+            # Only reachable when two acts were validated against the same state in one task.
+            raise ApplicationError(str(refused), type="ActRefused", non_retryable=True) from None
+        if not outcome.duplicate:
+            self.state.notices.extend(outcome.notices)
+            self._upsert_search_attributes()
+            self._wake = True
+            await self._project()
+        return A.ActResult(
+            zone_id=self.state.zone_id,
+            version=self.state.version,
+            act=type(act).__name__,
+            summary=outcome.summary,
+            duplicate=outcome.duplicate,
+        )
+
+    @workflow.query
+    def state_query(self) -> ZoneState:
+        return self.state
+
+    @workflow.update
+    async def declare(self, act: A.Declare) -> A.ActResult:
+        return await self._act(act)
+
+    @declare.validator
+    def _v_declare(self, act: A.Declare) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def override_eligibility(self, act: A.OverrideEligibility) -> A.ActResult:
+        return await self._act(act)
+
+    @override_eligibility.validator
+    def _v_override_eligibility(self, act: A.OverrideEligibility) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def draft_agreement(self, act: A.DraftAgreement) -> A.ActResult:
+        return await self._act(act)
+
+    @draft_agreement.validator
+    def _v_draft_agreement(self, act: A.DraftAgreement) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def record_resolution(self, act: A.RecordResolution) -> A.ActResult:
+        return await self._act(act)
+
+    @record_resolution.validator
+    def _v_record_resolution(self, act: A.RecordResolution) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def notify_abolition(self, act: A.NotifyAbolition) -> A.ActResult:
+        return await self._act(act)
+
+    @notify_abolition.validator
+    def _v_notify_abolition(self, act: A.NotifyAbolition) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def adopt_policy(self, act: A.AdoptPolicy) -> A.ActResult:
+        return await self._act(act)
+
+    @adopt_policy.validator
+    def _v_adopt_policy(self, act: A.AdoptPolicy) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def draft_vision(self, act: A.DraftVision) -> A.ActResult:
+        return await self._act(act)
+
+    @draft_vision.validator
+    def _v_draft_vision(self, act: A.DraftVision) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def record_council_review(self, act: A.RecordCouncilReview) -> A.ActResult:
+        return await self._act(act)
+
+    @record_council_review.validator
+    def _v_record_council_review(self, act: A.RecordCouncilReview) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def answer_consultation(self, act: A.AnswerConsultation) -> A.ActResult:
+        return await self._act(act)
+
+    @answer_consultation.validator
+    def _v_answer_consultation(self, act: A.AnswerConsultation) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def publish_vision(self, act: A.PublishVision) -> A.ActResult:
+        return await self._act(act)
+
+    @publish_vision.validator
+    def _v_publish_vision(self, act: A.PublishVision) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def review_fiscal_year(self, act: A.ReviewFiscalYear) -> A.ActResult:
+        return await self._act(act)
+
+    @review_fiscal_year.validator
+    def _v_review_fiscal_year(self, act: A.ReviewFiscalYear) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def record_plan(self, act: A.RecordPlan) -> A.ActResult:
+        return await self._act(act)
+
+    @record_plan.validator
+    def _v_record_plan(self, act: A.RecordPlan) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def record_projects(self, act: A.RecordProjects) -> A.ActResult:
+        return await self._act(act)
+
+    @record_projects.validator
+    def _v_record_projects(self, act: A.RecordProjects) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def record_kpi_actuals(self, act: A.RecordKpiActuals) -> A.ActResult:
+        return await self._act(act)
+
+    @record_kpi_actuals.validator
+    def _v_record_kpi_actuals(self, act: A.RecordKpiActuals) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def complete_check(self, act: A.CompleteCheck) -> A.ActResult:
+        return await self._act(act)
+
+    @complete_check.validator
+    def _v_complete_check(self, act: A.CompleteCheck) -> None:
+        self._check(act)
+
+    @workflow.update
+    async def complete_action(self, act: A.CompleteAction) -> A.ActResult:
+        return await self._act(act)
+
+    @complete_action.validator
+    def _v_complete_action(self, act: A.CompleteAction) -> None:
+        self._check(act)
