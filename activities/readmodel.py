@@ -1,0 +1,32 @@
+"""The `project_zone` activity: keeps the read model (kenflow/db) current after every act.
+
+It is async and hands the blocking database work to a thread (asyncio.to_thread), so the
+worker needs no activity_executor for it and its event loop never waits on the database.
+Retries are safe: the write is idempotent and ordered by the state's version
+(kenflow/db/projection.py says how).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from kenflow.db.projection import project
+from models.projection import ProjectionInput
+
+
+class ReadModelActivities:
+    """Register with the worker as `activities=[ReadModelActivities(engine).project_zone, ...]`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def project(self, inp: ProjectionInput) -> bool:
+        """The same write, synchronously (for tests, benchmarks and rebuilds)."""
+        return project(self.engine, inp)
+
+    @activity.defn(name="project_zone")
+    async def project_zone(self, inp: ProjectionInput) -> None:
+        await asyncio.to_thread(project, self.engine, inp)

@@ -1,0 +1,287 @@
+"""Writing a zone's state into the read model: one transaction per ProjectionInput.
+
+Runs after every accepted act, so it is built for few round trips: Core statements (no ORM
+flush), multi-row inserts, and a per-table digest kept in the zone row so a child table whose
+rows did not change is not rewritten (most acts touch one of them, if any).
+
+Ordering and idempotency:
+- The zone row is written first with INSERT .. ON CONFLICT DO UPDATE .. WHERE stored version <=
+  new version. As the first statement it takes the row lock (PostgreSQL) or the write lock
+  (SQLite) for the rest of the transaction, so two projections of one zone never interleave,
+  and an older version arriving late changes nothing. Equal versions are rewritten because a
+  notice's status can change without a version bump.
+- Audit rows (one per timeline entry) are inserted ON CONFLICT (zone_id, seq) DO NOTHING and
+  notices ON CONFLICT (key) DO NOTHING, except that a notice the workflow has given up on
+  (failed) marks a still-pending row failed. A delivered row is never touched. Both happen
+  even for a stale version, since timeline entries and notices only accumulate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Table
+
+from models.notice import NoticeStatus
+from models.projection import ProjectionInput
+from models.zone import AgreementStatus, TimelineEntry, ZoneState
+
+from .dialect import insert_for
+from .tables import (
+    AgreementRow,
+    AuditRow,
+    KpiEvaluationRow,
+    KpiRow,
+    NoticeRow,
+    VisionRow,
+    ZoneMemberRow,
+    ZoneRow,
+    utcnow,
+)
+
+Row = dict[str, Any]
+
+
+def _t(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+ZONE, AUDIT, NOTICE = _t(ZoneRow), _t(AuditRow), _t(NoticeRow)
+CHILDREN: dict[str, Table] = {
+    "member": _t(ZoneMemberRow),
+    "agreement": _t(AgreementRow),
+    "vision": _t(VisionRow),
+    "kpi": _t(KpiRow),
+    "kpi_evaluation": _t(KpiEvaluationRow),
+}
+LIVE = (AgreementStatus.concluded, AgreementStatus.abolition_pending)
+
+
+# --------------------------------------------------------------------------- rows from the state
+
+
+def zone_row(state: ZoneState, version: int, updated_at: datetime) -> Row:
+    vision, published = state.vision, state.published_vision
+    checked = [r for r in state.reviews.values() if r.check_on is not None]
+    latest_check = max(checked, key=lambda r: r.fy) if checked else None
+    in_force = published or vision
+    return {
+        "id": state.zone_id,
+        "name": state.name,
+        "programme": state.programme.value,
+        "phase": state.phase.value,
+        "central_codes": ",".join(state.central_codes),
+        "prefecture_codes": "," + ",".join(state.prefecture_codes()) + ",",
+        "single_city": state.single_city,
+        "declared_on": state.declaration.declared_on if state.declaration else None,
+        "formed_on": state.formed_on,
+        "ended_on": state.ended_on,
+        "vision_version": vision.version if vision else None,
+        "vision_status": vision.status.value if vision else None,
+        "vision_period_end_fy": in_force.period_end_fy if in_force else None,
+        "current_fy": state.current_fy,
+        "kpi_behind": len(latest_check.highlighted) if latest_check else 0,
+        "notices_failed": sum(1 for n in state.notices if n.status is NoticeStatus.failed),
+        "version": version,
+        "updated_at": updated_at,
+        "digest": "",
+        "state_json": state.model_dump_json(exclude={"timeline"}),
+    }
+
+
+def member_rows(state: ZoneState) -> list[Row]:
+    rows: dict[str, Row] = {}
+    for m in state.central_cities:
+        rows[m.code] = {"zone_id": state.zone_id, "municipality_code": m.code, "name": m.name,
+                        "role": "central", "prefecture_code": m.prefecture_code, "agreement_status": None}
+    for code, ag in state.agreements.items():
+        if code not in rows:
+            rows[code] = {"zone_id": state.zone_id, "municipality_code": code, "name": ag.neighbour.name,
+                          "role": "neighbour", "prefecture_code": ag.neighbour.prefecture_code,
+                          "agreement_status": ag.status.value}
+    return list(rows.values())
+
+
+def agreement_rows(state: ZoneState) -> list[Row]:
+    return [
+        {
+            "zone_id": state.zone_id, "neighbour_code": code, "neighbour_name": ag.neighbour.name,
+            "hub_code": ag.hub_code, "title": ag.title, "status": ag.status.value, "version": ag.version,
+            "drafted_on": ag.drafted_on, "concluded_on": ag.concluded_on,
+            "abolition_effective_on": ag.abolition.effective_on if ag.abolition else None,
+            "ended_on": ag.ended_on, "cross_prefecture": ag.neighbour.prefecture_code != ag.hub_code[:2],
+        }
+        for code, ag in state.agreements.items()
+    ]
+
+
+def vision_rows(state: ZoneState) -> list[Row]:
+    rows = {
+        v.version: {
+            "zone_id": state.zone_id, "version": v.version, "title": v.title, "status": v.status.value,
+            "revision": v.revision, "drafted_on": v.drafted_on, "published_on": v.published_on,
+            "period_start_fy": v.period_start_fy, "period_end_fy": v.period_end_fy,
+        }
+        for v in state.visions
+    }
+    return list(rows.values())
+
+
+def kpi_rows(state: ZoneState) -> list[Row]:
+    out = []
+    for k in state.kpis.values():
+        t = k.current
+        out.append({
+            "zone_id": state.zone_id, "kpi_id": k.id, "name": k.name, "perspective": k.perspective.value,
+            "field": k.field, "unit": k.unit, "kind": k.kind.value, "target_version": t.version,
+            "baseline_value": t.baseline.value, "baseline_fy": t.baseline.fy,
+            "target_value": t.target.value, "target_fy": t.target.fy,
+        })
+    return out
+
+
+def evaluation_rows(state: ZoneState) -> list[Row]:
+    rows: dict[tuple[str, int], Row] = {}
+    for review in state.reviews.values():
+        for e in review.evaluations:
+            rows[(e.kpi_id, e.fy)] = {
+                "zone_id": state.zone_id, "kpi_id": e.kpi_id, "fy": e.fy, "target_version": e.target_version,
+                "actual": e.actual, "estimate": e.estimate, "achievement_rate": e.achievement_rate,
+                "expected_value": e.expected_value, "status": e.status.value, "grade": e.grade,
+            }
+    return list(rows.values())
+
+
+def audit_rows(zone_id: str, entries: Iterable[TimelineEntry]) -> list[Row]:
+    rows = {
+        e.seq: {
+            "zone_id": zone_id, "seq": e.seq, "at": e.at, "on": e.on, "act": e.act,
+            "actor_role": e.actor.role.value, "actor_code": e.actor.code, "actor_name": e.actor.name,
+            "summary": e.summary, "result": "accepted",
+        }
+        for e in entries
+    }
+    return list(rows.values())
+
+
+def notice_rows(state: ZoneState) -> list[Row]:
+    rows = {
+        n.key: {
+            "key": n.key, "zone_id": n.zone_id, "document": n.document, "version": n.version,
+            "recipient": n.recipient, "kind": n.kind.value, "subject": n.subject, "body": n.body,
+            "created_at": n.created_at, "status": n.status.value, "failure": n.failure,
+            "delivered_at": None, "attempts": 0,
+        }
+        for n in state.notices
+        if n.status is not NoticeStatus.delivered
+    }
+    return list(rows.values())
+
+
+def child_rows(state: ZoneState) -> dict[str, list[Row]]:
+    return {
+        "member": member_rows(state),
+        "agreement": agreement_rows(state),
+        "vision": vision_rows(state),
+        "kpi": kpi_rows(state),
+        "kpi_evaluation": evaluation_rows(state),
+    }
+
+
+def _digest(rows: list[Row]) -> str:
+    return hashlib.blake2b(repr(rows).encode(), digest_size=12).hexdigest()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+ZONE_COLUMNS = [c.name for c in ZONE.columns]
+
+
+@cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """Statements built once per dialect: `excluded` makes a new alias each time it is read,
+    which cost more than the database round trip."""
+
+    def ins(table: Table) -> Any:
+        return insert_for(dialect, table)
+
+    out: dict[str, Any] = {}
+    for keep in (False, True):
+        stmt = ins(ZONE)
+        skip = {"id", "digest"} | ({"updated_at"} if keep else set())
+        out[f"zone{keep}"] = stmt.on_conflict_do_update(
+            index_elements=[ZONE.c.id],
+            set_={c: stmt.excluded[c] for c in ZONE_COLUMNS if c not in skip},
+            where=ZONE.c.version <= stmt.excluded.version,
+        ).returning(ZONE.c.digest)
+    out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
+    stmt = ins(NOTICE)
+    out["notice"] = stmt.on_conflict_do_update(
+        index_elements=[NOTICE.c.key],
+        set_={"status": stmt.excluded.status, "failure": stmt.excluded.failure},
+        where=(NOTICE.c.status == NoticeStatus.pending.value)
+        & (stmt.excluded.status == NoticeStatus.failed.value),
+    )
+    return out
+
+
+def _upsert_zone(conn: Connection, row: Row, keep_updated_at: bool) -> str | None:
+    """Write the zone row unless a newer version is stored; return the stored digest, or None
+    when the stored version is newer (nothing written)."""
+    found = conn.execute(_statements(conn.dialect.name)[f"zone{keep_updated_at}"], row).first()
+    return None if found is None else str(found[0])
+
+
+def _replace_children(conn: Connection, zone_id: str, state: ZoneState, stored_digest: str) -> None:
+    try:
+        old: dict[str, str] = json.loads(stored_digest) if stored_digest else {}
+    except ValueError:
+        old = {}
+    new: dict[str, str] = {}
+    for name, rows in child_rows(state).items():
+        new[name] = _digest(rows)
+        if old.get(name) == new[name]:
+            continue
+        table = CHILDREN[name]
+        conn.execute(sa.delete(table).where(table.c.zone_id == zone_id))
+        if rows:
+            conn.execute(sa.insert(table), rows)
+    if new != old:
+        conn.execute(sa.update(ZONE).where(ZONE.c.id == zone_id).values(digest=json.dumps(new)))
+
+
+def _insert_audit(conn: Connection, rows: list[Row]) -> None:
+    if rows:
+        conn.execute(_statements(conn.dialect.name)["audit"], rows)
+
+
+def _insert_notices(conn: Connection, rows: list[Row]) -> None:
+    if rows:
+        conn.execute(_statements(conn.dialect.name)["notice"], rows)
+
+
+def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | None = None) -> bool:
+    """Apply one projection inside the caller's transaction; True if the zone row was written,
+    False if a newer version was already there (only audit rows and notices were added)."""
+    state = inp.state
+    entries = sorted(inp.timeline, key=lambda e: e.seq)
+    updated_at = entries[-1].at if entries else (now or utcnow())
+    stored = _upsert_zone(conn, zone_row(state, inp.version, updated_at), keep_updated_at=not entries)
+    if stored is not None:
+        _replace_children(conn, state.zone_id, state, stored)
+    _insert_audit(conn, audit_rows(state.zone_id, entries))
+    _insert_notices(conn, notice_rows(state))
+    return stored is not None
+
+
+def project(engine: sa.Engine, inp: ProjectionInput) -> bool:
+    """write_projection in a transaction of its own."""
+    with engine.begin() as conn:
+        return write_projection(conn, inp)
