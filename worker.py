@@ -34,7 +34,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=[ZoneWorkflow],
         activities=[readmodel.project_zone, delivery.deliver_notice],
-        activity_executor=executor or concurrent.futures.ThreadPoolExecutor(max_workers=16),
+        activity_executor=executor or concurrent.futures.ThreadPoolExecutor(max_workers=64),
         max_concurrent_activities=64,
     )
 

@@ -5,3 +5,5 @@ from . import kpi
 from . import recipients
 from . import scheduler
 from . import db
+from . import run
+from . import token

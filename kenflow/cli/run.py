@@ -1,0 +1,44 @@
+"""Commands that run parts of the system: `up` (everything, embedded) and `worker`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from ..settings import Settings
+from . import app
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+
+
+@app.command("up")
+def up(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="データの保存先 (default ./.kenflow)"),
+    no_web: bool = typer.Option(False, "--no-web", help="Web/API を起動しない"),
+    no_scheduler: bool = typer.Option(False, "--no-scheduler", help="年次スケジューラを起動しない"),
+) -> None:
+    """全体を起動します: Temporal サーバー・ワーカー・年次スケジューラ・Web/API (start everything)."""
+    from ..up import AlreadyRunning, console, data_dir_lock, run_up
+
+    settings = _settings(data_dir)
+    try:
+        with data_dir_lock(settings.data_dir):
+            asyncio.run(run_up(settings, web=not no_web, scheduler=not no_scheduler))
+    except AlreadyRunning as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from None
+    except (RuntimeError, TimeoutError, FileNotFoundError) as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from None
+
+
+@app.command("worker")
+def worker(data_dir: Path | None = typer.Option(None, "--data-dir")) -> None:
+    """ワーカーだけを起動します (TEMPORAL_ADDRESS のクラスタへ接続; several may run at once)."""
+    from worker import run_worker
+
+    asyncio.run(run_worker(_settings(data_dir)))
