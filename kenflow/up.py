@@ -166,9 +166,7 @@ async def run_up(settings: Settings, *, web: bool = True, scheduler: bool = True
         worker = build_worker(client, settings, engine)
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         if scheduler:
-            from .scheduler import run_scheduler
-
-            tasks.append(asyncio.create_task(run_scheduler(settings, client, stop), name="scheduler"))
+            tasks.append(asyncio.create_task(_run_scheduler(settings, client, stop), name="scheduler"))
         if web:
             tasks.append(asyncio.create_task(_serve_web(settings, client, engine, stop), name="web"))
         _announce(settings, web=web, scheduler=scheduler)
@@ -189,6 +187,18 @@ async def run_up(settings: Settings, *, web: bool = True, scheduler: bool = True
         if proc is not None:
             stop_process(proc)
         console.print("[green]停止しました (stopped)[/]")
+
+
+async def _run_scheduler(settings: Settings, client, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    """Exactly one scheduler per deployment: if a separate `kenflow scheduler` already holds
+    the database lock, this `up` runs without one rather than firing twice."""
+    from .scheduler import SchedulerLocked, run_scheduler
+
+    try:
+        await run_scheduler(settings, client, stop)
+    except SchedulerLocked as err:
+        console.print(f"[yellow]年次スケジューラは起動しません: {err}[/]")
+        await stop.wait()
 
 
 async def _serve_web(settings: Settings, client, engine, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,137 @@
+"""The deliver_notice activity on its own (no workflow): each channel's contract, the rows it
+keeps, and idempotency. Runs on SQLite and PostgreSQL (the `engine` fixture)."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+from datetime import UTC, datetime
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities import channels
+from activities.delivery import DeliveryActivities
+from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
+from kenflow.recipients import set_recipient
+from kenflow.settings import Settings
+from models.notice import Notice, NoticeKind, NoticeStatus
+from tests.delivery_fixtures import HttpReceiver, free_port
+
+
+def notice(recipient: str = "pref:25", document: str = "declaration") -> Notice:
+    zone = "settlement-252026"
+    return Notice(
+        key=Notice.make_key(zone, document, 1, recipient), zone_id=zone, document=document,
+        recipient=recipient, kind=NoticeKind.copy, subject="【写し送付】湖東定住自立圏 中心市宣言",
+        body="滋賀県 御中\n\n湖東定住自立圏(定住自立圏)の中心市宣言(第1版)を公表しましたので、"
+             "写しを送付します。\n",
+        created_at=datetime(2026, 4, 1, 0, 30, tzinfo=UTC),
+    )
+
+
+def settings_for(tmp_path: Path, **kw: object) -> Settings:
+    return Settings(data_dir=tmp_path, smtp_from="kenflow@example.jp", **kw)  # type: ignore[arg-type]
+
+
+def attempts(engine: Engine, key: str) -> list[DeliveryAttemptRow]:
+    with Session(engine) as s:
+        return list(s.exec(select(DeliveryAttemptRow).where(DeliveryAttemptRow.notice_key == key)
+                           .order_by(DeliveryAttemptRow.id)).all())
+
+
+def row(engine: Engine, key: str) -> NoticeRow:
+    with Session(engine) as s:
+        r = s.get(NoticeRow, key)
+        assert r is not None
+        return r
+
+
+async def test_file_outbox_then_a_repeat_is_skipped(engine: Engine, tmp_path: Path) -> None:
+    n = notice()
+    acts = DeliveryActivities(engine, settings_for(tmp_path))
+    out = await ActivityEnvironment().run(acts.deliver_notice, n)
+    assert out.status is NoticeStatus.delivered
+    path = tmp_path / "outbox" / "pref_25" / channels.outbox_file_name(n.key)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("件名: 【写し送付】湖東定住自立圏 中心市宣言\n宛先: 滋賀県 (pref:25)\n")
+    assert "作成日時: 2026-04-01 09:30 (JST)" in text and text.endswith(n.body)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+    path.unlink()
+    again = await ActivityEnvironment().run(acts.deliver_notice, n)
+    assert again.status is NoticeStatus.delivered and again.detail == "already delivered"
+    assert not path.exists()  # not written a second time
+    assert [a.outcome for a in attempts(engine, n.key)] == ["delivered", "skipped_duplicate"]
+    r = row(engine, n.key)
+    assert r.status == "delivered" and r.attempts == 1 and r.delivered_at is not None
+
+
+async def test_missing_address_is_permanent_and_recorded(engine: Engine, tmp_path: Path) -> None:
+    n = notice("muni:252026")
+    acts = DeliveryActivities(engine, settings_for(tmp_path, default_channel="webhook"))
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(acts.deliver_notice, n)
+    assert err.value.type == "PermanentDeliveryFailure" and err.value.non_retryable
+    r = row(engine, n.key)
+    assert r.status == "failed" and "muni:252026" in (r.failure or "")
+    assert [a.outcome for a in attempts(engine, n.key)] == ["failed"]
+
+
+async def test_smtp_550_is_permanent(engine: Engine, tmp_path: Path) -> None:
+    class Refuse:
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
+            return "550 5.1.1 No such user"
+
+    port = free_port()
+    controller = Controller(Refuse(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        set_recipient(engine, "pref:25", "email", f"nobody@example.jp via 127.0.0.1:{port}")
+        n = notice()
+        acts = DeliveryActivities(engine, settings_for(tmp_path))
+        with pytest.raises(ApplicationError) as err:
+            await ActivityEnvironment().run(acts.deliver_notice, n)
+    finally:
+        controller.stop()
+    assert err.value.type == "PermanentDeliveryFailure"
+    assert "550" in (row(engine, n.key).failure or "")
+
+
+async def test_webhook_429_is_retried(engine: Engine, tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    http_receiver.statuses = [429]
+    set_recipient(engine, "pref:25", "webhook", http_receiver.url)
+    n = notice()
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=3)
+    with pytest.raises(channels.TransientFailure):
+        await env.run(DeliveryActivities(engine, settings_for(tmp_path)).deliver_notice, n)
+    r = row(engine, n.key)
+    assert r.status == "pending" and "429" in (r.failure or "")
+    (a,) = attempts(engine, n.key)
+    assert a.outcome == "retry" and a.detail and a.detail.startswith("attempt 3: ")
+    assert a.address == http_receiver.url and a.channel == "webhook"
+
+
+def test_email_headers_are_stable_and_japanese() -> None:
+    n = notice()
+    msg = channels.build_email(n, "kenflow@example.jp", ["a@example.jp", "b@example.jp"])
+    assert msg["Message-ID"] == channels.message_id(n.key) == channels.message_id(n.key)
+    assert msg["Message-ID"].endswith("@kenflow>") and len(msg["Message-ID"]) == len("<@kenflow>") + 32
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=default_policy)
+    assert parsed["Subject"] == n.subject
+    assert parsed.get_content() == n.body
+    assert parsed["To"] == "a@example.jp, b@example.jp"
+    assert parsed["Date"] == "Wed, 01 Apr 2026 09:30:00 +0900"
+
+
+def test_outbox_names_are_safe_and_distinct() -> None:
+    a = channels.outbox_file_name("settlement-252026/agreement:212610/v1/pref:21")
+    b = channels.outbox_file_name("settlement-252026/agreement_212610/v1/pref_21")
+    assert a != b and "/" not in a and ":" not in a
