@@ -1,0 +1,3 @@
+from kenflow.cli import main
+
+main()
