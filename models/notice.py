@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from .codes import PREFECTURES
+
 MIC = "mic"  # 総務省
 # The related ministries the seed names as taking part; MIC forwards copies to each.
 RELATED_MINISTRIES: dict[str, str] = {
@@ -30,8 +32,6 @@ def municipality_recipient(code: str) -> str:
 
 
 def recipient_label(recipient: str) -> str:
-    from .codes import PREFECTURES
-
     if recipient == MIC:
         return "総務省"
     if recipient in RELATED_MINISTRIES:
