@@ -7,3 +7,7 @@ from . import scheduler
 from . import db
 from . import run
 from . import token
+from . import zone
+from . import acts
+from . import kpi_zone
+from . import national
