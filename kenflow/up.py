@@ -211,7 +211,9 @@ async def _serve_web(settings: Settings, client, engine, stop: asyncio.Event) ->
         app, host=settings.host, port=settings.web_port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # `up` owns SIGINT/SIGTERM for the whole tree; uvicorn would otherwise take them over and
+    # re-raise them after serving, killing `up` before it stops the Temporal server cleanly.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True
