@@ -51,13 +51,14 @@ def normalize_subject(role: Role | str, code: str | None) -> tuple[Role, str | N
     return role, normalize_municipality_code(code)
 
 
-def _default_label(engine: Engine, role: Role, code: str | None) -> str:
+def _default_label(engine: Engine, role: Role, code: str | None) -> str | None:
+    """None for a municipality nobody has named yet: its name is looked up again at login."""
     if role is Role.ministry:
         return "総務省"
     if role is Role.prefecture:
         return PREFECTURES[code or ""]
     with Session(engine) as s:
-        return _municipality_name(s, str(code)) or str(code)
+        return _municipality_name(s, str(code))
 
 
 def issue_token(engine: Engine, role: Role | str, code: str | None = None, label: str | None = None) -> str:
@@ -66,7 +67,7 @@ def issue_token(engine: Engine, role: Role | str, code: str | None = None, label
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(
         token_hash=hash_token(token), role=role.value, code=code,
-        label=(label or _default_label(engine, role, code))[:100],
+        label=(label or _default_label(engine, role, code) or "")[:100] or None,
     )
     with Session(engine) as s:
         s.add(row)

@@ -1,0 +1,1 @@
+"""The three users' interfaces: JSON API, coordinator dashboard, zone pages, municipality inbox."""

@@ -1,0 +1,157 @@
+"""Read routes and starting a zone. Reads come from the read model only."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+
+from kenflow.db import queries as Q
+from kenflow.db.seed import to_municipality
+from kenflow.policy import may_start_zone, visible_prefecture
+from kenflow.service import Refused, ZoneExists, ZoneNotFound
+from models.actor import Role
+from models.codes import CodeError, MunicipalityCode, normalize_prefecture
+from models.eligibility import EligibilityVerdict
+from models.eligibility import check as eligibility_check
+from models.fiscal import JST
+from models.municipality import Municipality
+from models.programme import Programme
+from models.zone import Phase
+
+from . import reads, views
+from .bodies import StartZoneBody, ZoneCreated
+from .core import Denied
+from .deps import ApiActor, WebDep, readable_zone
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/health")
+async def health(web: WebDep) -> dict[str, Any]:
+    """Liveness, and whether Temporal answers (never fails itself)."""
+    temporal = "unknown"
+    if web.client is not None:
+        try:
+            await asyncio.wait_for(web.client.service_client.check_health(), timeout=2)
+            temporal = "ok"
+        except Exception:  # noqa: BLE001
+            temporal = "unavailable"
+    return {"status": "ok", "temporal": temporal}
+
+
+@router.get("/municipalities")
+def municipalities(
+    web: WebDep, actor: ApiActor,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    prefecture: Annotated[str | None, Query(max_length=10)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    rows = Q.search_municipalities(web.engine, q=q, prefecture=prefecture, limit=limit)
+    return [r.model_dump() for r in rows]
+
+
+class EligibilityBody(BaseModel):
+    """Cities as full figures, or as codes looked up in the municipality table."""
+
+    programme: Programme
+    central_cities: list[Municipality | MunicipalityCode] = Field(min_length=1, max_length=2)
+    travel_minutes: float | None = Field(default=None, ge=0, le=600)
+
+
+@router.post("/eligibility")
+def eligibility(body: EligibilityBody, web: WebDep, actor: ApiActor) -> EligibilityVerdict:
+    cities: list[Municipality] = []
+    for c in body.central_cities:
+        if isinstance(c, Municipality):
+            cities.append(c)
+            continue
+        row = Q.get_municipality(web.engine, c)
+        if row is None:
+            raise CodeError(f"団体コード {c} は市町村の一覧にありません (municipality {c} is not in the register)")
+        cities.append(to_municipality(row))
+    return eligibility_check(body.programme, cities, body.travel_minutes)
+
+
+@router.get("/zones")
+def list_zones(
+    web: WebDep, actor: ApiActor,
+    phase: Phase | None = None,
+    prefecture: Annotated[str | None, Query(max_length=10)] = None,
+    programme: Programme | None = None,
+) -> list[dict[str, Any]]:
+    pref = normalize_prefecture(prefecture) if prefecture else None
+    pref, decision = visible_prefecture(actor, pref)
+    if not decision:
+        raise Denied(decision)
+    rows = reads.visible_zones(web.engine, actor, phase=phase, prefecture=pref, programme=programme)
+    return [views.zone_summary(z) for z in rows]
+
+
+@router.post("/zones", status_code=201)
+async def start_zone(body: Annotated[StartZoneBody, Body()], web: WebDep, actor: ApiActor) -> ZoneCreated:
+    """Start a zone's workflow (ministry). Answers once the read model shows the zone."""
+    decision = may_start_zone(actor)
+    if not decision:
+        await web.audit(None, "start_zone", actor, decision.message)
+        raise Denied(decision)
+    start = body.act(actor)
+    service = await web.service()
+    try:
+        zone_id = await service.start_zone(start)
+    except (Refused, ZoneExists) as err:
+        await web.audit(start.zone_id, "start_zone", actor, str(err))
+        raise
+    return ZoneCreated(zone_id=zone_id, projected=await reads.wait_for_zone(web.engine, zone_id))
+
+
+@router.get("/zones/{zone_id}")
+async def get_zone(zone_id: str, web: WebDep, actor: ApiActor) -> dict[str, Any]:
+    """The zone's full state and timeline, from the read model."""
+    await readable_zone(web, actor, zone_id)
+    detail = await asyncio.to_thread(Q.get_zone, web.engine, zone_id)
+    if detail is None:
+        raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)")
+    out: dict[str, Any] = {
+        "zone": views.zone_summary(detail.row),
+        "state": detail.state.model_dump(mode="json", exclude={"timeline"}),
+        "timeline": [views.audit_entry(a) for a in detail.timeline if a.result == "accepted"],
+        "overdue": [o.__dict__ for o in reads.overdue_items(detail.state, datetime.now(JST).date())],
+    }
+    if actor.role is Role.ministry:
+        out["refusals"] = [views.audit_entry(a) for a in detail.timeline if a.result != "accepted"]
+    return out
+
+
+@router.get("/zones/{zone_id}/notices")
+async def zone_notices(zone_id: str, web: WebDep, actor: ApiActor) -> list[dict[str, Any]]:
+    await readable_zone(web, actor, zone_id)
+    rows = await asyncio.to_thread(Q.list_notices, web.engine, zone_id)
+    if actor.role is not Role.ministry:  # copies addressed to others stay private
+        mine = f"pref:{actor.code}" if actor.role is Role.prefecture else f"muni:{actor.code}"
+        rows = [n for n in rows if n.recipient == mine]
+    deliveries = await asyncio.to_thread(reads.deliveries_by_notice, web.engine, [n.key for n in rows])
+    return [views.notice(n, deliveries.get(n.key, [])) for n in rows]
+
+
+@router.get("/notices")
+def notices(web: WebDep, actor: ApiActor, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    """The ministry sees every notice; a prefecture or municipality the copies addressed to it."""
+    return [views.notice(n) for n in reads.notices_for(web.engine, actor, limit)]
+
+
+@router.get("/stats")
+def stats(web: WebDep, actor: ApiActor) -> dict[str, Any]:
+    """National figures per programme, computed live from the read model."""
+    figures = Q.national_stats(web.engine)
+    phases = Q.phase_counts(web.engine)
+    by_field = reads.kpi_status_by_field(web.engine)
+    return {
+        "programmes": {p.value: {**figures[p].model_dump(mode="json"), "programme_ja": p.ja,
+                                 "phases": {ph.value: phases.get((p.value, ph.value), 0) for ph in Phase}}
+                       for p in Programme},
+        "kpi_status_by_field": [{"perspective": k[0], "field": k[1], "counts": dict(v)} for k, v in by_field.items()],
+    }

@@ -1,0 +1,120 @@
+"""The pages over HTTP, without a browser: login and sessions, who sees which page, forms that
+work without JavaScript, htmx partials, and refusals shown next to the field and audited."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from kenflow.db.tables import AuditRow
+from tests import factories as f
+from tests.web_fixtures import WebStack, jst_today
+
+HUB, NB = f.HIKONE, f.NEIGHBOURS[0]
+
+
+async def _zone_with_draft(web: WebStack) -> str:
+    body = f.start(declared_on=jst_today()).model_dump(mode="json")
+    body.pop("started_by")
+    zid = (await web.http.post("/api/zones", json=body, headers=web.auth("ministry"))).json()["zone_id"]
+    agreement = {"neighbour": NB.model_dump(mode="json"), "drafted_on": jst_today().isoformat(),
+                 "initiatives": [i.model_dump(mode="json") for i in f.initiatives()]}
+    r = await web.http.post(f"/api/zones/{zid}/agreements", json=agreement, headers=web.as_municipality(HUB))
+    assert r.status_code == 200, r.text
+    return zid
+
+
+async def _login(web: WebStack, role: str, code: str | None = None) -> str:
+    web.http.cookies.clear()
+    r = await web.http.post("/login", data={"token": web.token(role, code)})
+    assert r.status_code == 303
+    return r.headers["location"]
+
+
+async def test_login_and_who_sees_what(web: WebStack) -> None:
+    zid = await _zone_with_draft(web)
+    r = await web.http.get("/")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    bad = await web.http.post("/login", data={"token": "kf_wrong"})
+    assert bad.status_code == 401 and "トークンが正しくない" in bad.text
+
+    assert await _login(web, "ministry") == "/"
+    dash = await web.http.get("/", params={"programme": "settlement", "phase": "bogus"})
+    assert dash.status_code == 200 and "湖東定住自立圏" in dash.text and "年度別の圏域形成数" in dash.text
+    assert "協定締結" in dash.text
+    page = await web.http.get(f"/zones/{zid}")
+    assert page.status_code == 200 and "議決待ち" in page.text and "令和" in page.text
+    assert (await web.http.get("/zones/new")).status_code == 200
+
+    assert await _login(web, "prefecture", "13") == "/"
+    assert "湖東定住自立圏" not in (await web.http.get("/")).text
+    assert (await web.http.get(f"/zones/{zid}")).status_code == 403
+    assert (await web.http.get("/zones/new")).status_code == 403
+
+    r = await web.http.post("/login", data={"token": web.token("ministry"), "next": "//evil.example/x"})
+    assert r.headers["location"] == "/"  # no open redirect after login
+    assert await _login(web, "municipality", NB.code) == "/inbox"
+    assert (await web.http.get("/")).headers["location"] == "/inbox"
+    await web.http.post("/logout")
+    assert (await web.http.get("/inbox")).status_code == 303
+
+
+async def test_inbox_forms_with_and_without_htmx(web: WebStack) -> None:
+    zid = await _zone_with_draft(web)
+    await _login(web, "municipality", NB.code)
+    inbox = await web.http.get("/inbox")
+    assert "議会の議決" in inbox.text and "相手方: 彦根市" in inbox.text
+    action = re.search(r'action="(/inbox/[^"]+/resolutions/[^"]+)"', inbox.text)
+    assert action is not None
+    url = action.group(1)
+
+    # no JS: a future date is refused, shown next to the date field, with the page status 409
+    future = (jst_today() + timedelta(days=3)).isoformat()
+    r = await web.http.post(url, data={"resolved_on": future, "number": "議案第12号"})
+    assert r.status_code == 409
+    assert re.search(r'name="resolved_on"[^>]*>\s*<p class="field-error"[^>]*>[^<]*未来の日付', r.text)
+    assert 'value="議案第12号"' in r.text  # what the clerk typed is kept
+    # htmx: a blank number comes back as the card alone (200 so htmx swaps it)
+    r = await web.http.post(url, data={"resolved_on": jst_today().isoformat(), "number": ""},
+                            headers={"HX-Request": "true"})
+    assert r.status_code == 200 and r.text.lstrip().startswith("<section") and "入力してください" in r.text
+    r = await web.http.post(url, data={"resolved_on": jst_today().isoformat(), "number": "議案第12号"},
+                            headers={"HX-Request": "true"})
+    assert "task done" in r.text and "愛荘町議会が彦根市との協定を議決" in r.text
+    assert "対応を待っている事項はありません" in (await web.http.get("/inbox")).text
+
+    # someone else's agreement: refused by the policy, on its own page
+    await _login(web, "municipality", f.NEIGHBOURS[2].code)
+    r = await web.http.post(url, data={"resolved_on": jst_today().isoformat(), "number": "1"})
+    assert r.status_code == 403 and "構成市町村ではありません" in r.text
+    with Session(web.engine) as s:
+        refused = s.exec(select(AuditRow).where(AuditRow.result == "refused", AuditRow.zone_id == zid)).all()
+    assert {(a.actor_code, a.act) for a in refused} >= {(NB.code, "record_resolution"),
+                                                      (f.NEIGHBOURS[2].code, "record_resolution")}
+
+
+async def test_start_zone_and_draft_agreement_pages(web: WebStack) -> None:
+    await _login(web, "ministry")
+    form = {"programme": "settlement", "name": "湖東定住自立圏", "code": "25202", "city": "彦根市",
+            "population": "113679", "ratio": "1.06", "will": "中心的な役割を担う", "urban_functions": "病院・大学",
+            "cooperation": "近隣町と連携", "declared_on": jst_today().isoformat()}
+    bad = await web.http.post("/zones/new", data={**form, "code": "252020"})
+    assert bad.status_code == 422 and "検査数字" in bad.text
+    weak = await web.http.post("/zones/new", data={**form, "population": "30000"})
+    assert weak.status_code == 409 and "要件を満たしていません" in weak.text
+    r = await web.http.post("/zones/new", data=form)
+    assert r.status_code == 303 and r.headers["location"] == f"/zones/settlement-{HUB.code}"
+
+    await _login(web, "municipality", HUB.code)
+    zone_url = r.headers["location"]
+    draft = {"neighbour_code": NB.code, "neighbour_name": "愛荘町", "neighbour_kind": "town",
+             "initiative_living": "病児保育", "field_living": "a", "drafted_on": jst_today().isoformat()}
+    r = await web.http.post(f"{zone_url}/agreements", data=draft)
+    assert r.status_code == 409 and "不足している視点" in r.text
+    r = await web.http.post(f"{zone_url}/agreements", data={**draft, "initiative_network": "バス",
+                                                           "initiative_management": "研修"})
+    assert r.status_code == 303
+    page = await web.http.get(zone_url)
+    assert "愛荘町との定住自立圏形成協定の案を作成" in page.text  # the flash, then the timeline
