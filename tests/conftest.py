@@ -27,3 +27,4 @@ async def skip_env():
 
 from tests.db_fixtures import *  # noqa: E402,F401,F403  (db_url, engine: SQLite and PostgreSQL)
 from tests.delivery_fixtures import http_receiver, kenflow, kf_db, smtp_server  # noqa: E402, F401
+from tests.web_fixtures import web, web_module  # noqa: E402, F401
