@@ -67,14 +67,17 @@ def refuse(ja: str, en: str) -> ActRefused:
 
 
 def _add_months(d: date, months: int) -> date:
+    """The day an N-month period counted from `d` (「通告があった日から起算して」) has passed
+    (「…を経過した日」): the corresponding day N months later. The period ends the day before;
+    when that month has no corresponding day (Feb 29, the 31st), the period ends on the month's
+    last day (民法143条2項ただし書), so the day after it is the 1st of the next month."""
     y, m = divmod(d.month - 1 + months, 12)
     year, month = d.year + y, m + 1
-    for day in (d.day, 30, 29, 28):
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    try:
+        return date(year, month, d.day)
+    except ValueError:
+        ny, nm = divmod(month, 12)
+        return date(year + ny, nm + 1, 1)
 
 
 def _not_future(on: date, today: date, what: str) -> None:
@@ -152,6 +155,12 @@ def _check_initiatives(state: ZoneState, initiatives: list[Initiative], doc: str
             f"{doc}には3つの視点それぞれに具体的取組が1つ以上必要です。不足している視点: {'、'.join(missing)}",
             f"the {doc} needs at least one initiative under each perspective; missing: {', '.join(missing)}",
         )
+
+
+def member_prefectures(state: ZoneState) -> list[str]:
+    """Prefectures of the zone's members now: the central cities and the neighbours with a live
+    agreement (not a draft, not an abolished one)."""
+    return sorted({c[:2] for c in state.member_codes()})
 
 
 def compute_phase(state: ZoneState) -> Phase:
@@ -251,6 +260,41 @@ def validate_start(start: A.StartZone) -> None:
             )
         if start.override_reason and start.started_by.role is not Role.ministry:
             raise refuse("要件の例外は総務省のみが認められます", "only the ministry may override eligibility")
+    if start.past is not None:
+        _validate_past(start, start.past)
+
+
+def _validate_past(start: A.StartZone, past: A.RecordedPast) -> None:
+    """A recorded past must describe a zone that can exist: otherwise the zone would sit in a
+    phase its documents contradict (a published vision in the agreements phase)."""
+    central = {m.code for m in start.central_cities}
+    if start.single_city:
+        if past.agreements:
+            raise refuse(
+                f"単独の合併市による圏域は協定ではなく{start.programme.policy_ja}を定めます",
+                "a single-city zone has a policy, not agreements",
+            )
+    elif past.policy_adopted_on is not None:
+        raise refuse(
+            f"{start.programme.policy_ja}は単独の合併市による圏域のみが定めます",
+            "only a single-city zone adopts a policy",
+        )
+    for pa in past.agreements:
+        hub = pa.hub_code or start.central_cities[0].code
+        if hub not in central or pa.neighbour.code == hub:
+            raise refuse(
+                f"移行データの協定({pa.neighbour.name})の当事者が{start.programme.hub_ja}と一致しません",
+                f"past agreement with {pa.neighbour.code} does not name a central city as its party",
+            )
+    codes = [pa.neighbour.code for pa in past.agreements]
+    if len(set(codes)) != len(codes):
+        raise refuse("移行データに同じ市町村との協定が重複しています", "duplicate past agreements")
+    formed = bool(past.agreements) or past.policy_adopted_on is not None
+    if past.vision is not None and not formed:
+        raise refuse(
+            "公表済みのビジョンには締結済みの協定(または形成方針)が必要です",
+            "a published vision needs a concluded agreement or an adopted policy",
+        )
 
 
 def initial_state(start: A.StartZone, now: datetime) -> tuple[ZoneState, list[Notice]]:
@@ -327,7 +371,17 @@ def _import_past(state: ZoneState, past: A.RecordedPast, actor: Actor, now: date
             pa.concluded_on,
         )
     if past.policy_adopted_on is not None and state.single_city:
-        state.formed_on = past.policy_adopted_on
+        on = past.policy_adopted_on
+        state.policy = Agreement(
+            hub_code=state.hub.code,
+            neighbour=state.hub,
+            title=state.programme.policy_ja,
+            initiatives=[],
+            drafted_on=on,
+            status=AgreementStatus.concluded,
+            concluded_on=on,
+        )
+        state.formed_on = on
         add_timeline(
             state, "import_policy", actor, f"{state.programme.policy_ja}(移行)", now, past.policy_adopted_on
         )
@@ -347,7 +401,7 @@ def _import_past(state: ZoneState, past: A.RecordedPast, actor: Actor, now: date
         )
         state.visions.append(vision)
         for k in pv.kpis:
-            state.kpis[k.id] = k
+            state.kpis[k.id] = k.model_copy(deep=True)
         add_timeline(state, "import_vision", actor, f"{pv.title}(公表済・移行)", now, pv.published_on)
 
 
@@ -510,9 +564,13 @@ def _check_resolution(state: ZoneState, act: A.RecordResolution, today: date) ->
 def _apply_resolution(state: ZoneState, act: A.RecordResolution, now: datetime) -> Outcome:
     ag = state.agreements[act.neighbour_code]
     ag.resolutions[act.resolution.municipality_code] = act.resolution
-    who = state.municipality(act.resolution.municipality_code)
+    council = act.resolution.municipality_code
+    who, other = (
+        state.municipality(council),
+        state.municipality(ag.hub_code if council == ag.neighbour.code else ag.neighbour.code),
+    )
     summary = (
-        f"{who.name if who else act.resolution.municipality_code}議会が{ag.neighbour.name}との協定を議決"
+        f"{who.name if who else council}議会が{other.name if other else ''}との協定を議決"
         f"({act.resolution.number})"
     )
     notices: list[Notice] = []
@@ -576,7 +634,7 @@ def _apply_abolition(state: ZoneState, act: A.NotifyAbolition, now: datetime) ->
     notices = reminder_notice(
         state,
         f"abolition-notice:{ag.neighbour.code}:v{ag.version}",
-        [municipality_recipient(other), prefecture_recipient(ag.neighbour.prefecture_code), MIC],
+        [municipality_recipient(other)] + [prefecture_recipient(c[:2]) for c in ag.parties] + [MIC],
         "協定の廃止の通告",
         f"{ag.title}について、{act.by}から廃止の通告がありました。{effective.isoformat()}に効力を失います。",
         now,
@@ -586,9 +644,10 @@ def _apply_abolition(state: ZoneState, act: A.NotifyAbolition, now: datetime) ->
     )
 
 
-def abolish_due(state: ZoneState, today: date, now: datetime) -> list[tuple[str, list[Notice]]]:
-    """Agreements whose notice period has run out end now; a zone left with none ends."""
-    out: list[tuple[str, list[Notice]]] = []
+def abolish_due(state: ZoneState, today: date, now: datetime) -> list[tuple[str, list[Notice], date]]:
+    """Agreements whose notice period has run out end now; a zone left with none ends. Each
+    entry carries the date it took effect (the effective date, even if noticed later)."""
+    out: list[tuple[str, list[Notice], date]] = []
     for ag in state.agreements.values():
         if (
             ag.status is AgreementStatus.abolition_pending
@@ -605,7 +664,8 @@ def abolish_due(state: ZoneState, today: date, now: datetime) -> list[tuple[str,
                 now,
                 [prefecture_recipient(c[:2]) for c in ag.parties] + [MIC],
             )
-            out.append((f"{ag.neighbour.name}との協定が廃止されました({ag.ended_on.isoformat()})", notices))
+            summary = f"{ag.neighbour.name}との協定が廃止されました({ag.ended_on.isoformat()})"
+            out.append((summary, notices, ag.ended_on))
     live = [
         a
         for a in state.agreements.values()
@@ -613,7 +673,7 @@ def abolish_due(state: ZoneState, today: date, now: datetime) -> list[tuple[str,
     ]
     if out and not live and not state.single_city and state.ended_on is None:
         state.ended_on = max(a.ended_on for a in state.agreements.values() if a.ended_on)
-        out.append(("協定がすべて廃止されたため圏域は終了しました", []))
+        out.append(("協定がすべて廃止されたため圏域は終了しました", [], state.ended_on))
     return out
 
 
@@ -681,20 +741,16 @@ def _check_draft_vision(state: ZoneState, act: A.DraftVision, today: date) -> bo
             "ビジョンは協定締結(圏域形成)の後に策定します", "the vision comes after the zone is formed"
         )
     _central_city_act(state, act.actor, "ビジョンの作成")
+    latest = state.vision
+    if latest is not None and _same_draft(latest, act):
+        # A retry: it may arrive after the draft moved on (reviewed, even published).
+        return True
     draft = _draft(state)
     if draft is not None and draft.status is VisionStatus.reviewed:
         raise refuse(
             "懇談会で了承されたビジョン案が協議・公表待ちです。公表後に改訂してください",
             "a reviewed draft is awaiting consultation or publication",
         )
-    if (
-        draft is not None
-        and draft.drafted_on == act.drafted_on
-        and draft.title == act.title
-        and draft.initiatives == act.initiatives
-        and draft.kpis == act.kpis
-    ):
-        return True
     if act.revision and state.published_vision is None:
         raise refuse("改訂の対象となる公表済みのビジョンがありません", "no published vision to revise")
     _not_future(act.drafted_on, today, "ビジョン案")
@@ -712,6 +768,19 @@ def _check_draft_vision(state: ZoneState, act: A.DraftVision, today: date) -> bo
                 f"initiative {i.title!r} rests on an unknown agreement {i.agreement}",
             )
     return False
+
+
+def _same_draft(v: Vision, act: A.DraftVision) -> bool:
+    return (
+        v.drafted_on == act.drafted_on
+        and v.title == act.title
+        and v.revision == act.revision
+        and v.period_start_fy == act.period_start_fy
+        and v.period_end_fy == act.period_start_fy + act.period_years - 1
+        and v.future_image == act.future_image
+        and v.initiatives == act.initiatives
+        and v.kpis == act.kpis
+    )
 
 
 def _apply_draft_vision(state: ZoneState, act: A.DraftVision, now: datetime) -> Outcome:
@@ -823,7 +892,8 @@ def _check_publish(state: ZoneState, act: A.PublishVision, today: date) -> bool:
             "公表できるビジョン案がありません(懇談会の了承が必要です)",
             "no draft has been approved by the council",
         )
-    missing = [c for c in draft.consultees if c not in draft.consultations]
+    members = state.member_codes()
+    missing = [c for c in draft.consultees if c not in draft.consultations and c in members]
     if missing:
         names = "・".join((state.municipality(c).name if state.municipality(c) else c) for c in missing)
         raise refuse(
@@ -841,7 +911,8 @@ def merge_kpis(state: ZoneState, kpis: list[KpiDefinition], fy: int) -> None:
     for k in kpis:
         old = state.kpis.get(k.id)
         if old is None:
-            state.kpis[k.id] = k
+            # A copy: the registry's targets grow with later visions; the vision keeps its own.
+            state.kpis[k.id] = k.model_copy(deep=True)
             continue
         new_target = k.targets[-1]
         cur = old.targets[-1]
@@ -868,7 +939,7 @@ def _apply_publish(state: ZoneState, act: A.PublishVision, now: datetime) -> Out
     draft.published_on = act.published_on
     merge_kpis(state, draft.kpis, fiscal_year_of(act.published_on))
     neighbours = [municipality_recipient(c) for c in state.member_codes() if c not in state.central_codes]
-    prefs = [prefecture_recipient(p) for p in state.prefecture_codes()]
+    prefs = [prefecture_recipient(p) for p in member_prefectures(state)]
     notices = _copies(
         state, "vision", draft.version, state.programme.vision_ja, now, neighbours + prefs + [MIC]
     )
@@ -908,7 +979,7 @@ def _check_review_fy(state: ZoneState, act: A.ReviewFiscalYear, today: date) -> 
             f"{act.fy}年度はまだ始まっていません(現在は{now_fy}年度)",
             f"fiscal year {act.fy} has not started; it is now FY{now_fy}",
         )
-    first = fiscal_year_of(state.published_vision.published_on)  # type: ignore[union-attr]
+    first = min(fiscal_year_of(v.published_on) for v in state.visions if v.published_on is not None)
     if act.fy < first:
         raise refuse(
             f"{act.fy}年度はビジョン公表({first}年度)より前です",
@@ -944,7 +1015,7 @@ def _check_projects(state: ZoneState, act: A.RecordProjects, today: date) -> boo
     _require_pdca(state)
     _member_act(state, act.actor, "DO(事業の実施状況)の登録")
     r = _review(state, act.fy)
-    if r.projects == act.projects:
+    if all(p in r.projects for p in act.projects):
         return True
     if r.action_on is not None:
         raise refuse("ACTION済みの年度の実施状況は変更できません", "the year is already closed")
@@ -1063,7 +1134,9 @@ def _apply_action(state: ZoneState, act: A.CompleteAction, now: datetime) -> Out
         act.revise_vision,
     )
     more = "。ビジョンを改訂します" if act.revise_vision else ""
-    return Outcome(f"{act.fy}年度のACTION(懇談会による検証・改善)を登録{more}", on=act.reviewed_on)
+    names = [state.kpis[k].name if k in state.kpis else k for k in r.highlighted]
+    focus = f"。要改善のKPI: {'、'.join(names)}" if names else ""
+    return Outcome(f"{act.fy}年度のACTION(懇談会による検証・改善)を登録{focus}{more}", on=act.reviewed_on)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -1092,6 +1165,9 @@ RULES: dict[type, tuple[str, Check, Apply]] = {
 
 def check(state: ZoneState, act: A.Act, today: date) -> bool:
     """Raise ActRefused if the act may not happen now; return True if it is a duplicate."""
+    if not isinstance(act, A.ReviewFiscalYear) and type(act) not in RULES:
+        # e.g. an Update called with a null payload: refuse it clearly, never crash on it
+        raise refuse("操作の内容を読み取れません(空の入力です)", f"not an act: {type(act).__name__}")
     if isinstance(act, A.ReviewFiscalYear):
         return _check_review_fy(state, act, today)
     if state.ended_on is not None:
@@ -1101,9 +1177,9 @@ def check(state: ZoneState, act: A.Act, today: date) -> bool:
 
 def perform(state: ZoneState, act: A.Act, now: datetime, today: date) -> Outcome:
     """Check, then apply: the state changes only if the act is allowed and new."""
-    name = "review_fiscal_year" if isinstance(act, A.ReviewFiscalYear) else RULES[type(act)][0]
     if check(state, act, today):
         return Outcome("同じ内容の操作は登録済みです(重複)", duplicate=True)
+    name = "review_fiscal_year" if isinstance(act, A.ReviewFiscalYear) else RULES[type(act)][0]
     if isinstance(act, A.ReviewFiscalYear):
         outcome = _apply_review_fy(state, act, now, today)
     else:
@@ -1129,6 +1205,7 @@ __all__ = [
     "compute_phase",
     "abolish_due",
     "add_timeline",
+    "member_prefectures",
     "reminder_notice",
     "merge_kpis",
     "add_years",
