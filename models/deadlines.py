@@ -4,6 +4,11 @@ The workflow does not keep one timer per deadline: timers do not survive continu
 a zone lives for decades. Instead it asks `next_due` for the earliest date anything falls due,
 sleeps until then (or until an act arrives), and calls `fire_due`. Each deadline has a key; a
 fired key is remembered in the state so a reminder goes out once.
+
+A reminder that was overtaken while nobody was watching (the worker was down for months) is
+not sent late: a repeat whose next repeat is already due, or a "the vision will expire" warning
+after the vision has expired, is marked done silently, so a returning worker sends one
+reminder per matter, not a burst of stale ones.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 from .actor import SYSTEM
 from .fiscal import fiscal_year_end
-from .lifecycle import abolish_due, add_timeline, compute_phase, reminder_notice
+from .lifecycle import abolish_due, add_timeline, compute_phase, member_prefectures, reminder_notice
 from .notice import MIC, Notice, municipality_recipient, prefecture_recipient
 from .zone import AgreementStatus, VisionStatus, ZoneState
 
@@ -27,6 +32,7 @@ class Due:
     recipients: tuple[str, ...]
     subject: str
     body: str
+    stale_on: date | None = None  # from this day on it is no longer worth sending
 
 
 def _repeating(
@@ -37,7 +43,9 @@ def _repeating(
         key = f"{base_key}#{n + 1}"
         if key not in state.reminders_fired:
             on = first + timedelta(days=n * policy.repeat_days)
-            return Due(key, on, tuple(recipients), subject, body)
+            last = n + 1 == MAX_REPEATS
+            stale = None if last else on + timedelta(days=policy.repeat_days)  # the next repeat is due
+            return Due(key, on, tuple(recipients), subject, body, stale)
     return None
 
 
@@ -64,7 +72,8 @@ def reminders(state: ZoneState) -> list[Due]:
             out.append(due)
     v = state.vision
     if v is not None and v.status is VisionStatus.reviewed and v.consultees:
-        waiting = [c for c in v.consultees if c not in v.consultations]
+        members = state.member_codes()  # a neighbour that left is no longer waited for
+        waiting = [c for c in v.consultees if c not in v.consultations and c in members]
         if waiting:
             due = _repeating(
                 state,
@@ -80,7 +89,9 @@ def reminders(state: ZoneState) -> list[Due]:
     if pv is not None and not (v is not None and v.version > pv.version and not v.revision):
         end = fiscal_year_end(pv.period_end_fy)
         to = [municipality_recipient(c) for c in state.central_codes] + [MIC]
-        key = f"vision-expiring:v{pv.version}"
+        # Keyed by the period, not the version: a yearly revision that keeps the period does not
+        # send the same warning again.
+        key = f"vision-expiring:fy{pv.period_end_fy}"
         if key not in state.reminders_fired:
             out.append(
                 Due(
@@ -89,11 +100,12 @@ def reminders(state: ZoneState) -> list[Due]:
                     tuple(to),
                     "ビジョンの計画期間が終了します",
                     f"{pv.title}の計画期間は{end.isoformat()}に終了します。次期ビジョンの策定をお願いします。",
+                    stale_on=end + timedelta(days=1),
                 )
             )
-        key = f"vision-expired:v{pv.version}"
+        key = f"vision-expired:fy{pv.period_end_fy}"
         if key not in state.reminders_fired:
-            prefs = [prefecture_recipient(c) for c in state.prefecture_codes()]
+            prefs = [prefecture_recipient(c) for c in member_prefectures(state)]
             out.append(
                 Due(
                     key,
@@ -128,15 +140,20 @@ def next_due(state: ZoneState) -> date | None:
 
 
 def fire_due(state: ZoneState, today: date, now: datetime) -> list[Notice]:
-    """Apply everything due by `today`: abolitions take effect, reminders go out once."""
+    """Apply everything due by `today`: abolitions take effect (dated their effective day),
+    reminders go out once, overtaken ones are dropped. Afterwards nothing is due by `today`."""
     notices: list[Notice] = []
-    for summary, ns in abolish_due(state, today, now):
+    for summary, ns, on in abolish_due(state, today, now):
         state.version += 1
-        add_timeline(state, "abolition_effective", SYSTEM, summary, now, today)
+        add_timeline(state, "abolition_effective", SYSTEM, summary, now, on)
         notices += ns
-    for due in reminders(state):
-        if due.on <= today:
+    # Firing one repeat makes the next one visible, so go round until nothing is due; every round
+    # fires at least one new key and the keys are finite (MAX_REPEATS per matter).
+    while due_now := [d for d in reminders(state) if d.on <= today]:
+        for due in due_now:
             state.reminders_fired.append(due.key)
+            if due.stale_on is not None and today >= due.stale_on:
+                continue
             notices += reminder_notice(state, due.key, list(due.recipients), due.subject, due.body, now)
             state.version += 1
             add_timeline(state, "reminder", SYSTEM, f"リマインダー送付: {due.subject}", now, today)
