@@ -14,20 +14,24 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models import acts as A
+    from models import codes as _codes  # noqa: F401  (loaded lazily by notices; pass it through now)
     from models.deadlines import fire_due, next_due
     from models.fiscal import fiscal_year_of, fiscal_year_start, jst_date, jst_midnight
-    from models.lifecycle import ActRefused, check, initial_state, perform
+    from models.lifecycle import ActRefused, check, initial_state, perform, validate_start
     from models.notice import DeliveryOutcome, Notice, NoticeStatus
     from models.projection import ProjectionInput
     from models.zone import ZoneState
     from workflows.search import zone_search_attributes
 
 PROJECT_TIMEOUT = timedelta(seconds=30)
+# Before continuing as new, give deliveries in flight this long to finish, so the next run does
+# not start a second attempt of a notice whose first attempt is still running.
+DRAIN_TIMEOUT = timedelta(hours=1)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -47,27 +51,39 @@ class ZoneInput(BaseModel):
 class ZoneWorkflow:
     @workflow.init
     def __init__(self, inp: ZoneInput) -> None:
+        # Everything the state needs happens here, not in run(): updates that arrived with the
+        # first workflow task (acts sent while no worker ran) are handled before run() starts.
         self._wake = False
+        self._notices_changed = False  # a delivery failed: the read model should show it
         self._in_flight: set[str] = set()
         self._projected_seq = 0
-        self._first_notices: list[Notice] = []
+        self._search_attributes: TypedSearchAttributes | None = None
+        self._refused: str | None = None
         if inp.state is not None:
             self.state = inp.state
+            self.state.run += 1
             self._projected_seq = len(self.state.timeline)
+            # continue_as_new carried them over explicitly; no need to upsert them again
+            self._search_attributes = zone_search_attributes(self.state)
         else:
             assert inp.start is not None
-            self.state, self._first_notices = initial_state(inp.start, workflow.now())
+            try:
+                validate_start(inp.start)  # a start that bypassed ZoneService is checked here too
+            except ActRefused as refused:
+                self._refused = str(refused)
+            self.state, first = initial_state(inp.start, workflow.now())
+            self.state.notices.extend(first)
         self._run_fy = fiscal_year_of(jst_date(workflow.now()))
 
     # ------------------------------------------------------------------ main loop
 
     @workflow.run
     async def run(self, inp: ZoneInput) -> ZoneState:
-        if inp.state is not None:
-            self.state.run += 1
-        self.state.notices.extend(self._first_notices)
+        if self._refused is not None:
+            raise ApplicationError(self._refused, type="ActRefused", non_retryable=True)
         self._upsert_search_attributes()
-        await self._project()
+        if self._timeline_unprojected():
+            await self._project()
         while True:
             self._dispatch_notices()
             try:
@@ -77,8 +93,9 @@ class ZoneWorkflow:
             self._wake = False
             now = workflow.now()
             fired = fire_due(self.state, jst_date(now), now)
-            if fired or self._timeline_unprojected():
-                self.state.notices.extend(fired)
+            self.state.notices.extend(fired)
+            if fired or self._timeline_unprojected() or self._notices_changed:
+                self._notices_changed = False
                 self._upsert_search_attributes()
                 await self._project()
             if (
@@ -92,8 +109,19 @@ class ZoneWorkflow:
                 jst_date(now) >= fiscal_year_start(self._run_fy + 1)
                 or workflow.info().is_continue_as_new_suggested()
             ):
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(ZoneInput(state=self.state))
+                await self._drain_deliveries()
+                await workflow.wait_condition(workflow.all_handlers_finished)  # each projects itself
+                workflow.continue_as_new(
+                    ZoneInput(state=self.state), search_attributes=zone_search_attributes(self.state)
+                )
+
+    async def _drain_deliveries(self) -> None:
+        if not self._in_flight:
+            return
+        try:
+            await workflow.wait_condition(lambda: not self._in_flight, timeout=DRAIN_TIMEOUT)
+        except TimeoutError:
+            pass  # still pending in the state: the next run sends them again (idempotent key)
 
     def _sleep_for(self) -> timedelta:
         """Until the next deadline or the next fiscal year, whichever is first."""
@@ -147,14 +175,21 @@ class ZoneWorkflow:
             for n in self.state.notices:
                 if n.key == notice.key:
                     n.status, n.failure = NoticeStatus.failed, detail
+            self._notices_changed = True
         self._wake = True
 
     def _upsert_search_attributes(self) -> None:
-        workflow.upsert_search_attributes(zone_search_attributes(self.state))
+        """Only when they changed: every upsert is a history event, and most acts change none."""
+        attrs = zone_search_attributes(self.state)
+        if attrs != self._search_attributes:
+            workflow.upsert_search_attributes(attrs)
+            self._search_attributes = attrs
 
     # ------------------------------------------------------------------ acts
 
     def _check(self, act: A.Act) -> None:
+        if self._refused is not None:
+            raise ApplicationError(self._refused, type="ActRefused", non_retryable=True)
         try:
             check(self.state, act, jst_date(workflow.now()))
         except ActRefused as refused:
