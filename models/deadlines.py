@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from .actor import SYSTEM
+from .era import format_date_ja  # noqa: I001 (clerks read 和暦 dates)
 from .fiscal import fiscal_year_end
 from .lifecycle import abolish_due, add_timeline, compute_phase, member_prefectures, reminder_notice
 from .notice import MIC, Notice, municipality_recipient, prefecture_recipient
@@ -65,7 +66,7 @@ def reminders(state: ZoneState) -> list[Due]:
             ag.drafted_on + timedelta(days=p.resolution_missing_days),
             [municipality_recipient(c) for c in missing],
             "協定の議会の議決が未登録です",
-            f"{ag.title}の案の作成({ag.drafted_on.isoformat()})から{p.resolution_missing_days}日が経過しましたが、"
+            f"{ag.title}の案の作成({format_date_ja(ag.drafted_on)})から{p.resolution_missing_days}日が経過しましたが、"
             f"議会の議決が登録されていません(未登録: {'・'.join(missing)})。",
         )
         if due:
@@ -99,7 +100,7 @@ def reminders(state: ZoneState) -> list[Due]:
                     end - timedelta(days=p.vision_expiry_warning_days),
                     tuple(to),
                     "ビジョンの計画期間が終了します",
-                    f"{pv.title}の計画期間は{end.isoformat()}に終了します。次期ビジョンの策定をお願いします。",
+                    f"{pv.title}の計画期間は{format_date_ja(end)}に終了します。次期ビジョンの策定をお願いします。",
                     stale_on=end + timedelta(days=1),
                 )
             )

@@ -18,6 +18,7 @@ from . import acts as A
 from .actor import Actor, Role
 from .codes import prefecture_name
 from .eligibility import check as eligibility_check
+from .era import format_date_ja  # noqa: I001 (clerks read 和暦 dates)
 from .fiscal import add_years, fiscal_year_of
 from .kpi import KpiActual, KpiDefinition, KpiStatus, KpiTarget, evaluate
 from .notice import (
@@ -83,7 +84,7 @@ def _add_months(d: date, months: int) -> date:
 def _not_future(on: date, today: date, what: str) -> None:
     if on > today:
         raise refuse(
-            f"{what}の日付 {on.isoformat()} は未来の日付です。本日({today.isoformat()})以前の日付を入力してください",
+            f"{what}の日付 {format_date_ja(on)} は未来の日付です。本日({format_date_ja(today)})以前の日付を入力してください",
             f"{what} date {on} is in the future",
         )
 
@@ -91,7 +92,7 @@ def _not_future(on: date, today: date, what: str) -> None:
 def _not_before(on: date, earlier: date | None, what: str, step: str) -> None:
     if earlier is not None and on < earlier:
         raise refuse(
-            f"{what}の日付 {on.isoformat()} は{step}({earlier.isoformat()})より前です",
+            f"{what}の日付 {format_date_ja(on)} は{step}({format_date_ja(earlier)})より前です",
             f"{what} date {on} is before {step} on {earlier}",
         )
 
@@ -551,7 +552,7 @@ def _check_resolution(state: ZoneState, act: A.RecordResolution, today: date) ->
         if prior == act.resolution:
             return True
         raise refuse(
-            f"この協定に対する{council}の議会の議決は登録済みです({prior.resolved_on.isoformat()}・{prior.number})",
+            f"この協定に対する{council}の議会の議決は登録済みです({format_date_ja(prior.resolved_on)}・{prior.number})",
             f"the council of {council} has already resolved on this agreement",
         )
     if ag.status is not AgreementStatus.drafted:
@@ -589,7 +590,7 @@ def _apply_resolution(state: ZoneState, act: A.RecordResolution, now: datetime) 
             now,
             prefs + [MIC],
         )
-        summary += f"。両議会の議決により協定締結({ag.concluded_on.isoformat()})"
+        summary += f"。両議会の議決により協定締結({format_date_ja(ag.concluded_on)})"
     return Outcome(summary, notices, on=act.resolution.resolved_on)
 
 
@@ -608,7 +609,7 @@ def _check_abolition(state: ZoneState, act: A.NotifyAbolition, today: date) -> b
         if ag.abolition.resolution == act.resolution and ag.abolition.notified_on == act.notified_on:
             return True
         raise refuse(
-            f"この協定は既に廃止が通告されています(効力発生 {ag.abolition.effective_on.isoformat()})",
+            f"この協定は既に廃止が通告されています(効力発生 {format_date_ja(ag.abolition.effective_on)})",
             "abolition already notified",
         )
     if ag.status is not AgreementStatus.concluded:
@@ -636,11 +637,13 @@ def _apply_abolition(state: ZoneState, act: A.NotifyAbolition, now: datetime) ->
         f"abolition-notice:{ag.neighbour.code}:v{ag.version}",
         [municipality_recipient(other)] + [prefecture_recipient(c[:2]) for c in ag.parties] + [MIC],
         "協定の廃止の通告",
-        f"{ag.title}について、{act.by}から廃止の通告がありました。{effective.isoformat()}に効力を失います。",
+        f"{ag.title}について、{act.by}から廃止の通告がありました。{format_date_ja(effective)}に効力を失います。",
         now,
     )
     return Outcome(
-        f"{ag.neighbour.name}との協定の廃止を通告({effective.isoformat()}に失効)", notices, on=act.notified_on
+        f"{ag.neighbour.name}との協定の廃止を通告({format_date_ja(effective)}に失効)",
+        notices,
+        on=act.notified_on,
     )
 
 
@@ -664,7 +667,7 @@ def abolish_due(state: ZoneState, today: date, now: datetime) -> list[tuple[str,
                 now,
                 [prefecture_recipient(c[:2]) for c in ag.parties] + [MIC],
             )
-            summary = f"{ag.neighbour.name}との協定が廃止されました({ag.ended_on.isoformat()})"
+            summary = f"{ag.neighbour.name}との協定が廃止されました({format_date_ja(ag.ended_on)})"
             out.append((summary, notices, ag.ended_on))
     live = [
         a
