@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import signal
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -49,8 +50,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     await register_search_attributes(client)
     worker = build_worker(client, settings, engine_for(settings.db_url))
     if stop is None:
-        await worker.run()
-        return
+        # Standalone (`kenflow worker`): SIGTERM from a service manager finishes the tasks in
+        # hand and leaves the queue to the other workers, instead of dropping them mid-task.
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with worker:
         await stop.wait()
 
