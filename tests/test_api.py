@@ -121,6 +121,13 @@ async def test_whole_lifecycle_over_http(web: WebStack) -> None:
     settlement = stats["programmes"]["settlement"]
     assert settlement["zones_formed"] == 1 and settlement["zones_with_vision"] == 1
     assert settlement["municipalities"] == 2 and settlement["phases"]["pdca"] == 1
+    rollup = await ok(await http.get("/api/stats/kpis", params={"fy": fy_text}, headers=ministry))
+    assert rollup["zones"] == 1 and rollup["fiscal_year"] == fy
+    assert {c["label"]: c["zones"] for c in rollup["zones_per_field"]} == {"医療": 1, "地域公共交通": 1}
+    living = next(s for s in rollup["by_field"] if s["key"] == "living.a")
+    assert living["counts"]["behind"] == 1
+    bad_fy = await http.get("/api/stats/kpis", params={"fy": "令和99年度"}, headers=ministry)
+    assert bad_fy.status_code == 422 and "30" in bad_fy.json()["detail"]
     listed = await ok(await http.get("/api/zones", params={"prefecture": "滋賀県", "phase": "pdca"}, headers=ministry))
     assert [z["id"] for z in listed] == [zid]
 

@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 
 from models.actor import Actor, Role
 from models.codes import normalize_municipality_code, normalize_prefecture
+from models.kpi import KpiActual, KpiDefinition
 from models.programme import Programme
 from models.zone import AgreementStatus, TimelineEntry, ZoneState
 
@@ -289,3 +290,24 @@ __all__: Sequence[str] = [
     "search_municipalities", "timeline_entry", "zone_agreements", "zone_kpis", "zone_members",
     "zone_timeline", "zone_visions", "zones_of_municipality",
 ]
+
+
+class _KpiSlice(BaseModel):
+    """Only the KPI part of a zone's state: national roll-ups need nothing else."""
+
+    kpis: dict[str, KpiDefinition] = {}
+    actuals: list[KpiActual] = []
+
+
+def national_kpis(db: Db, programme: str | None = None) -> list[tuple[str, list[KpiDefinition], list[KpiActual]]]:
+    """(zone id, KPI definitions, actuals) for every formed zone that has not ended."""
+    q = select(ZoneRow.id, ZoneRow.state_json).where(ZoneRow.formed_on.is_not(None), ZoneRow.ended_on.is_(None))
+    if programme:
+        q = q.where(ZoneRow.programme == programme)
+    with _session(db) as s:
+        rows = s.exec(q.order_by(ZoneRow.id)).all()
+    out = []
+    for zone_id, raw in rows:
+        part = _KpiSlice.model_validate_json(raw)
+        out.append((zone_id, list(part.kpis.values()), part.actuals))
+    return out

@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from kenflow.db import queries as Q
@@ -45,7 +45,8 @@ async def health(web: WebDep) -> dict[str, Any]:
 
 @router.get("/municipalities")
 def municipalities(
-    web: WebDep, actor: ApiActor,
+    web: WebDep,
+    actor: ApiActor,
     q: Annotated[str | None, Query(max_length=100)] = None,
     prefecture: Annotated[str | None, Query(max_length=10)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -71,14 +72,17 @@ def eligibility(body: EligibilityBody, web: WebDep, actor: ApiActor) -> Eligibil
             continue
         row = Q.get_municipality(web.engine, c)
         if row is None:
-            raise CodeError(f"団体コード {c} は市町村の一覧にありません (municipality {c} is not in the register)")
+            raise CodeError(
+                f"団体コード {c} は市町村の一覧にありません (municipality {c} is not in the register)"
+            )
         cities.append(to_municipality(row))
     return eligibility_check(body.programme, cities, body.travel_minutes)
 
 
 @router.get("/zones")
 def list_zones(
-    web: WebDep, actor: ApiActor,
+    web: WebDep,
+    actor: ApiActor,
     phase: Phase | None = None,
     prefecture: Annotated[str | None, Query(max_length=10)] = None,
     programme: Programme | None = None,
@@ -138,9 +142,48 @@ async def zone_notices(zone_id: str, web: WebDep, actor: ApiActor) -> list[dict[
 
 
 @router.get("/notices")
-def notices(web: WebDep, actor: ApiActor, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+def notices(
+    web: WebDep, actor: ApiActor, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[dict[str, Any]]:
     """The ministry sees every notice; a prefecture or municipality the copies addressed to it."""
     return [views.notice(n) for n in reads.notices_for(web.engine, actor, limit)]
+
+
+@router.get("/stats/kpis")
+def kpi_stats(
+    web: WebDep,
+    actor: ApiActor,
+    fy: Annotated[
+        str | None, Query(description="年度: R3, 令和3年度, 2021 ...; default the last finished FY")
+    ] = None,
+    programme: Programme | None = None,
+    years: Annotated[int, Query(ge=1, le=30)] = 5,
+) -> dict[str, Any]:
+    """National KPI roll-ups as the ministry reports them: how many zones set KPIs in each
+    policy field (医療 97, 福祉 88 …), and the share achieved / on track / behind by field and by
+    zone for one fiscal year, with its trend over the preceding years."""
+    from models.era import FiscalYearError, format_fiscal_year, parse_fiscal_year
+    from models.fiscal import fiscal_year_of
+    from models.kpi_rollup import status_shares, status_trend, zones_per_field
+
+    today = datetime.now(JST).date()
+    try:
+        year = parse_fiscal_year(fy, today=today) if fy else fiscal_year_of(today) - 1
+    except FiscalYearError as err:
+        raise HTTPException(422, str(err)) from None
+    zones = Q.national_kpis(web.engine, programme.value if programme else None)
+    fys = list(range(year - years + 1, year + 1))
+    return {
+        "fiscal_year": year,
+        "fiscal_year_ja": format_fiscal_year(year),
+        "zones": len(zones),
+        "zones_per_field": [c.model_dump(mode="json") for c in zones_per_field(zones) if c.zones],
+        "by_field": [s.model_dump(mode="json") for s in status_shares(zones, year, by="field")],
+        "by_zone": [s.model_dump(mode="json") for s in status_shares(zones, year, by="zone")],
+        "trend": {
+            k: [s.model_dump(mode="json") for s in v] for k, v in status_trend(zones, fys, by="all").items()
+        },
+    }
 
 
 @router.get("/stats")
@@ -150,8 +193,15 @@ def stats(web: WebDep, actor: ApiActor) -> dict[str, Any]:
     phases = Q.phase_counts(web.engine)
     by_field = reads.kpi_status_by_field(web.engine)
     return {
-        "programmes": {p.value: {**figures[p].model_dump(mode="json"), "programme_ja": p.ja,
-                                 "phases": {ph.value: phases.get((p.value, ph.value), 0) for ph in Phase}}
-                       for p in Programme},
-        "kpi_status_by_field": [{"perspective": k[0], "field": k[1], "counts": dict(v)} for k, v in by_field.items()],
+        "programmes": {
+            p.value: {
+                **figures[p].model_dump(mode="json"),
+                "programme_ja": p.ja,
+                "phases": {ph.value: phases.get((p.value, ph.value), 0) for ph in Phase},
+            }
+            for p in Programme
+        },
+        "kpi_status_by_field": [
+            {"perspective": k[0], "field": k[1], "counts": dict(v)} for k, v in by_field.items()
+        ],
     }
