@@ -7,6 +7,7 @@ may grow far past the suggestion.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
@@ -51,13 +52,16 @@ async def test_zone_continues_as_new_when_suggested_and_keeps_everything(dev_env
         zone = await kit.start(k.declare_start([HIKONE], today))
         for neighbour in NEIGHBOURS:
             await k.conclude(zone, HIKONE, neighbour, today, today)
-        state = await zone.until(lambda s: s.run > 1 and not s.notices, within=60)
-
-        runs = await k.all_runs(kit.client, zone.zone_id)
+        for _ in range(300):  # settle: the last run may still hop once its deliveries finish
+            state = await zone.state()
+            runs = await k.all_runs(kit.client, zone.zone_id)
+            if state.run == len(runs) > 1 and not state.notices:
+                break
+            await asyncio.sleep(0.1)
         assert len(runs) >= 3, "30 acts at ~9 events each must outgrow a 60-event suggestion"
         lengths = [len(h.events) for h in runs]
         print("events per run:", lengths)
-        for n in lengths[:-1]:
+        for n in lengths[:-1]:  # a settled last run may be short
             # A run hops once the deliveries it started have finished (so none is sent twice);
             # acts arriving meanwhile still land, so allow the overshoot, but it must stay bounded.
             assert SUGGEST_AFTER <= n < 2 * SUGGEST_AFTER
