@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import typer
 
 from ..settings import Settings
 from . import app
+
+
+def _exit_after_clean_shutdown(code: int = 0) -> None:
+    """Leave without interpreter finalization once everything has stopped cleanly.
+
+    The Temporal SDK's native runtime keeps threads that can call back into Python while the
+    interpreter tears down ("PyGILState_Release ... finalizing"), turning a clean SIGTERM
+    shutdown into a crash with a non-zero status. All work is finished and flushed here.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -28,6 +42,7 @@ def up(
     try:
         with data_dir_lock(settings.data_dir):
             asyncio.run(run_up(settings, web=not no_web, scheduler=not no_scheduler))
+        _exit_after_clean_shutdown()
     except AlreadyRunning as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(1) from None
@@ -42,3 +57,4 @@ def worker(data_dir: Path | None = typer.Option(None, "--data-dir")) -> None:
     from worker import run_worker
 
     asyncio.run(run_worker(_settings(data_dir)))
+    _exit_after_clean_shutdown()
