@@ -118,6 +118,23 @@ async def events(handle: WorkflowHandle) -> list:
     return [e async for e in handle.fetch_history_events()]
 
 
+async def settled_events(handle: WorkflowHandle, quiet: float = 0.6) -> list:
+    """The history once nothing has been added for `quiet` seconds: a zone's start-up work
+    (projection, search attributes) lands after the start call returns."""
+    seen = await events(handle)
+    for _ in range(100):
+        await asyncio.sleep(quiet / 3)
+        now = await events(handle)
+        if len(now) == len(seen):
+            await asyncio.sleep(quiet)
+            again = await events(handle)
+            if len(again) == len(now):
+                return again
+            now = again
+        seen = now
+    return seen
+
+
 async def task_failures(handle: WorkflowHandle) -> list[str]:
     return [
         e.workflow_task_failed_event_attributes.failure.message
