@@ -40,8 +40,10 @@ class PastAgreement(BaseModel):
 class PastVision(BaseModel):
     title: str
     future_image: str = "（移行データ）"
-    initiatives: list[VisionInitiative] = Field(default_factory=list)
-    kpis: list[KpiDefinition] = Field(default_factory=list)
+    # A vision names at least one initiative; an empty list here failed the zone's first
+    # workflow task instead of being refused at the door.
+    initiatives: list[VisionInitiative] = Field(min_length=1, max_length=500)
+    kpis: list[KpiDefinition] = Field(default_factory=list, max_length=500)
     period_start_fy: int
     period_end_fy: int
     published_on: date
