@@ -1,4 +1,4 @@
-"""The kenflow worker: runs zone workflows and their activities on one task queue.
+"""The kenflow worker: runs zone workflows and their activities (notices on a queue of their own).
 
 Run it embedded by `kenflow up`, or alone with `kenflow worker` against an existing Temporal
 cluster (TEMPORAL_ADDRESS); several workers may share the task queue.
@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities
 from activities.readmodel import ReadModelActivities
 from kenflow.settings import Settings
-from workflows.zone import ZoneWorkflow
+from workflows.zone import NOTICE_QUEUE_SUFFIX, ZoneWorkflow
 
 
 def build_worker(
@@ -27,17 +27,54 @@ def build_worker(
     *,
     task_queue: str | None = None,
     executor: concurrent.futures.Executor | None = None,
-) -> Worker:
+) -> Workers:
+    """The zone worker, and beside it deliver_notice on `<task queue>-notices` with slots of its
+    own, so a burst of copies never queues ahead of the projection a clerk's act waits for.
+
+    deliver_notice stays registered on the main queue too: zones started before the notice
+    queue existed replay onto it (workflow.patched in workflows/zone.py).
+    """
+    queue = task_queue or settings.task_queue
     readmodel = ReadModelActivities(engine)
     delivery = DeliveryActivities(engine, settings)
-    return Worker(
+    zones = Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
+        task_queue=queue,
         workflows=[ZoneWorkflow],
         activities=[readmodel.project_zone, delivery.deliver_notice],
         activity_executor=executor or concurrent.futures.ThreadPoolExecutor(max_workers=64),
         max_concurrent_activities=64,
     )
+    notices = Worker(
+        client,
+        task_queue=queue + NOTICE_QUEUE_SUFFIX,
+        activities=[delivery.deliver_notice],
+        max_concurrent_activities=16,
+    )
+    return Workers(zones, notices)
+
+
+class Workers:
+    """Several temporalio Workers behind the one-Worker interface callers use
+    (`async with`, `run()`, `shutdown()`)."""
+
+    def __init__(self, *workers: Worker) -> None:
+        self.workers = workers
+
+    async def __aenter__(self) -> Workers:
+        for w in self.workers:
+            await w.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for w in reversed(self.workers):
+            await w.__aexit__(*exc)  # type: ignore[arg-type]
+
+    async def run(self) -> None:
+        await asyncio.gather(*(w.run() for w in self.workers))
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(w.shutdown() for w in self.workers))
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -29,4 +29,11 @@ class ReadModelActivities:
 
     @activity.defn(name="project_zone")
     async def project_zone(self, inp: ProjectionInput) -> None:
-        await asyncio.to_thread(project, self.engine, inp)
+        """Heartbeats every second while the write waits (SQLite's lock can take seconds), so
+        the workflow's heartbeat timeout, not the 30 s start-to-close, notices a dead worker."""
+        write = asyncio.ensure_future(asyncio.to_thread(project, self.engine, inp))
+        while not write.done():
+            await asyncio.wait({write}, timeout=1.0)
+            if not write.done():
+                activity.heartbeat()
+        write.result()

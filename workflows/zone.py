@@ -29,6 +29,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search import zone_search_attributes
 
 PROJECT_TIMEOUT = timedelta(seconds=30)
+# The projection heartbeats while it waits for the database, so a dead worker is noticed after
+# this long instead of PROJECT_TIMEOUT (the clerk's act waits on it).
+PROJECT_HEARTBEAT = timedelta(seconds=5)
+# Deliveries run on `<task queue>-notices` with slots of their own: a burst of copies (a
+# publication sends 9) must not queue ahead of the projections clerks are waiting for.
+NOTICE_QUEUE_SUFFIX = "-notices"
+NOTICE_QUEUE_PATCH = "notices-own-queue"
 # Before continuing as new, give deliveries in flight this long to finish, so the next run does
 # not start a second attempt of a notice whose first attempt is still running.
 DRAIN_TIMEOUT = timedelta(hours=1)
@@ -143,6 +150,7 @@ class ZoneWorkflow:
             "project_zone",
             ProjectionInput.of(self.state, new),
             start_to_close_timeout=PROJECT_TIMEOUT,
+            heartbeat_timeout=PROJECT_HEARTBEAT,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )
 
@@ -153,10 +161,15 @@ class ZoneWorkflow:
                 asyncio.create_task(self._deliver(notice))
 
     async def _deliver(self, notice: Notice) -> None:
+        # Zones started before this change keep delivering on the main queue when replayed.
+        queue = (
+            workflow.info().task_queue + NOTICE_QUEUE_SUFFIX if workflow.patched(NOTICE_QUEUE_PATCH) else None
+        )
         try:
             outcome = await workflow.execute_activity(
                 "deliver_notice",
                 notice,
+                task_queue=queue,
                 result_type=DeliveryOutcome,
                 start_to_close_timeout=timedelta(minutes=2),
                 schedule_to_close_timeout=timedelta(days=60),
