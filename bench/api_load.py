@@ -1,0 +1,148 @@
+"""50 clients against a running `kenflow up` for 60 s: acts and zone pages over HTTP.
+
+    kenflow up &                      # or any deployment
+    python bench/api_load.py [URL] [--token T] [--clients 50] [--seconds 60] [--zones 50]
+
+Without --token (or KENFLOW_TOKEN) it runs `kenflow token issue --role ministry`, which
+needs the same environment (KENFLOW_DATA_DIR, ...) as the running `kenflow up`. It starts
+--zones zones (POST /api/zones), then each client loops: one act (an agreement's draft, then
+both councils' resolutions, through POST /api/zones/{id}/agreements[/{code}/resolutions])
+for every three reads of a zone page (GET /api/zones/{id}). Targets: 0 errors, read p99 <
+200 ms. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import scenario as S  # noqa: E402
+from bench.measure import percentile  # noqa: E402
+from models.codes import check_digit  # noqa: E402
+from models.fiscal import current_jst_date  # noqa: E402
+
+TOWNS_PER_ZONE = 100  # 300 acts each: more than a minute can use
+
+
+def issue_token() -> str:
+    out = subprocess.run(["kenflow", "token", "issue", "--role", "ministry", "--label", "api_load"],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Zone:
+    """One zone's act script: draft the agreement with town n, then both resolutions."""
+
+    def __init__(self, index: int, today: date) -> None:
+        z = S.make_zone(index, S.Dates(today - timedelta(days=60), []), kpis=0, quiet=True)
+        self.start = z.start.model_dump(mode="json", exclude={"started_by"})
+        self.zone_id, self.hub = z.zone_id, z.hub
+        pref = self.hub.code[:2]
+        self.towns = [f"{pref}{400 + n:03d}" for n in range(TOWNS_PER_ZONE)]
+        self.on = (today - timedelta(days=10)).isoformat()
+        self.step = 0
+
+    def next_act(self) -> tuple[str, dict] | None:
+        n, k = divmod(self.step, 3)
+        if n >= len(self.towns):
+            return None
+        self.step += 1
+        five = self.towns[n]
+        code = f"{five}{check_digit(five)}"
+        base = f"/api/zones/{self.zone_id}/agreements"
+        if k == 0:
+            town = {"code": code, "name": f"町{five}", "kind": "town", "population": 8000, "day_night_ratio": 0.8}
+            initiatives = [i.model_dump(mode="json") for i in S.INITIATIVES]
+            return base, {"neighbour": town, "initiatives": initiatives, "drafted_on": self.on}
+        council = self.hub.code if k == 1 else code
+        return f"{base}/{code}/resolutions", {"resolved_on": self.on, "number": f"第{n}-{k}号",
+                                              "municipality_code": council}
+
+
+class Load:
+    def __init__(self) -> None:
+        self.acts: list[float] = []
+        self.reads: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.samples: list[str] = []
+
+    async def call(self, http: httpx.AsyncClient, into: list[float], method: str, path: str,
+                   body: dict | None = None) -> None:
+        t = time.perf_counter()
+        try:
+            resp = await http.request(method, path, json=body)
+            ok = resp.status_code < 300
+            label = f"{method} {resp.status_code}"
+            detail = resp.text[:200]
+        except httpx.HTTPError as err:
+            ok, label, detail = False, f"{method} {type(err).__name__}", str(err)[:200]
+        if ok:
+            into.append((time.perf_counter() - t) * 1000)
+        else:
+            self.errors[label] += 1
+            if len(self.samples) < 5:
+                self.samples.append(f"{label} {path}: {detail}")
+
+
+async def main(args: argparse.Namespace) -> dict:
+    token = args.token or os.environ.get("KENFLOW_TOKEN") or issue_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    today = current_jst_date()
+    first = random.Random().randrange(0, 3400 - args.zones)  # fresh zones on a used deployment
+    zones = [Zone(first + i, today) for i in range(args.zones)]
+    load = Load()
+    limits = httpx.Limits(max_connections=args.clients + 10)
+    async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=60, limits=limits) as http:
+        setup: list[float] = []
+        for z in zones:
+            await load.call(http, setup, "POST", "/api/zones", z.start)
+        print(f"{len(setup)} zones started (p50 {percentile(setup, 50)} ms)", file=sys.stderr)
+        deadline = time.perf_counter() + args.seconds
+
+        async def client(n: int) -> None:
+            mine = zones[n % len(zones):: args.clients] or zones
+            rng = random.Random(n)
+            while time.perf_counter() < deadline:
+                z = rng.choice(mine)
+                act = z.next_act() if rng.random() < 0.25 else None
+                if act is not None:
+                    await load.call(http, load.acts, "POST", *act)
+                else:
+                    await load.call(http, load.reads, "GET", f"/api/zones/{z.zone_id}")
+
+        await asyncio.gather(*(client(n) for n in range(args.clients)))
+    for line in load.samples:
+        print(line, file=sys.stderr)
+    return {
+        "url": args.url, "clients": args.clients, "seconds": args.seconds,
+        "acts": len(load.acts), "reads": len(load.reads), "errors": sum(load.errors.values()),
+        "errors_by_kind": dict(load.errors),
+        "acts_per_s": round(len(load.acts) / args.seconds, 1), "reads_per_s": round(len(load.reads) / args.seconds, 1),
+        "act_p50_ms": percentile(load.acts, 50), "act_p99_ms": percentile(load.acts, 99),
+        "read_p50_ms": percentile(load.reads, 50), "read_p99_ms": percentile(load.reads, 99),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
+    parser.add_argument("--token")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--zones", type=int, default=50)
+    print(json.dumps(asyncio.run(main(parser.parse_args())), ensure_ascii=False), flush=True)

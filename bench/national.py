@@ -1,0 +1,253 @@
+"""The national programme on a real Temporal server, against a bare-Temporal baseline.
+
+    python bench/national.py [--zones 140] [--years 10] [--server skip|dev|dev-file]
+
+N zones each form (agreements, resolutions, vision, council, consultations, publication),
+then run Y fiscal years of PDCA, every act an Update through ZoneService.act, 50 clients at
+once. In the same run, on the same server, bench/baseline.py does the same number of
+workflows, updates and activities. Each worker runs in its own subprocess so their peak RSS
+compare. Then 500-row bulk KPI imports against one-row acts. The last line printed is one
+JSON object (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import scenario as S  # noqa: E402
+from bench.baseline import BaselineAct, BaselineStart, BaselineWorkflow  # noqa: E402
+from bench.measure import CpuMeter, Timings, WorkerProcess, percentile, pool, quiesce  # noqa: E402
+from bench.servers import Server, open_server  # noqa: E402
+from kenflow.db.migrate import upgrade  # noqa: E402
+from kenflow.service import ZoneService  # noqa: E402
+from models import acts as A  # noqa: E402
+from models.fiscal import fiscal_year_of, fiscal_year_start, jst_date  # noqa: E402
+
+BULK_KPIS, BULK_YEARS = 50, 10  # 500 rows in one update
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Baseline:
+    """The bare-Temporal side: same zones, same updates, same activities per update."""
+
+    task_queue = "bench-baseline"
+
+    def __init__(self, server: Server, zones: list[S.Zone]) -> None:
+        self.server, self.t = server, Timings()
+        self.handles: dict[str, WorkflowHandle] = {}
+        self.seq = dict.fromkeys((z.zone_id for z in zones), 0)
+
+    def worker(self) -> WorkerProcess:
+        return WorkerProcess("baseline", "--address", self.server.address, "--task-queue", self.task_queue)
+
+    async def each(self, z: S.Zone, p: int) -> None:
+        if p == 0:
+            self.handles[z.zone_id] = await self.server.client.start_workflow(
+                BaselineWorkflow.run, BaselineStart(zone=z.zone_id, notices=z.start_notices),
+                id=f"baseline-{z.zone_id}", task_queue=self.task_queue)
+        for n in z.notices[p]:
+            self.seq[z.zone_id] += 1
+            act = BaselineAct(seq=self.seq[z.zone_id], notices=n)
+            await self.t.timed(self.handles[z.zone_id].execute_update(BaselineWorkflow.act, act))
+
+
+class Kenflow:
+    """kenflow's side: the real worker, every act through ZoneService.act."""
+
+    task_queue = "bench-kenflow"
+
+    def __init__(self, server: Server, workdir: Path) -> None:
+        self.server, self.t = server, Timings()
+        self.db = f"sqlite:///{workdir / 'kenflow.db'}"
+        self.workdir = workdir
+        self.service = ZoneService(server.client, self.task_queue)
+        upgrade(self.db)
+
+    def worker(self) -> WorkerProcess:
+        return WorkerProcess("kenflow", "--address", self.server.address, "--task-queue", self.task_queue,
+                             "--db", self.db, "--data-dir", str(self.workdir))
+
+    async def each(self, z: S.Zone, p: int) -> None:
+        if p == 0:
+            await self.service.start_zone(z.start)
+        for act in z.phases[p]:
+            await self.t.timed(self.service.act(z.zone_id, act))
+
+
+def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """Sample the kenflow worker with py-spy (all threads) while it runs; None without py-spy."""
+    import shutil
+
+    exe = shutil.which("py-spy")
+    if exe is None:
+        log("py-spy not installed; no profile")
+        return None
+    fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
+    return subprocess.Popen([exe, "record", "-p", str(pid), "-o", str(out), "-f", fmt, "-r", "50", "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def run_bulk(server: Server, service: ZoneService, first: int, args: argparse.Namespace) -> tuple[float, float]:
+    """Rows/s of 500-row imports (one update each) against one-row acts, zones side by side."""
+    today = jst_date(await server.now())
+    now_fy = fiscal_year_of(today)
+    dates = S.Dates(fiscal_year_start(now_fy - BULK_YEARS + 1), [])
+    fys = range(now_fy - BULK_YEARS + 1, now_fy + 1)
+    n = args.bulk_zones
+    bulk = [S.make_zone(first + i, dates, kpis=BULK_KPIS, quiet=True, past_vision=True) for i in range(n)]
+    single = [S.make_zone(first + n + i, dates, kpis=BULK_KPIS, quiet=True, past_vision=True) for i in range(n)]
+    for z in bulk + single:
+        await service.start_zone(z.start)
+
+    def entries(z: S.Zone, years: range) -> list[A.ActualEntry]:
+        return [A.ActualEntry(kpi_id=k.id, fy=fy, value=150) for fy in years for k in z.kpis]
+
+    tb, ts = Timings(), Timings()
+
+    async def import_all(z: S.Zone) -> None:
+        act = A.RecordKpiActuals(actor=S.actor(z.hub), actuals=entries(z, fys), source="bulk.xlsx")
+        await tb.timed(service.act(z.zone_id, act))
+
+    async def one_by_one(z: S.Zone) -> None:
+        for e in entries(z, range(now_fy, now_fy + 1)):
+            await ts.timed(service.act(z.zone_id, A.RecordKpiActuals(actor=S.actor(z.hub), actuals=[e])))
+
+    tb.seconds = await pool(bulk, args.clients, import_all)
+    ts.seconds = await pool(single, args.clients, one_by_one)
+    errors = tb.errors + ts.errors
+    if errors:
+        log(f"bulk errors: {errors[:3]}")
+    bulk_rate = len(tb.latencies) * BULK_KPIS * BULK_YEARS / tb.seconds
+    single_rate = len(ts.latencies) / ts.seconds
+    log(f"bulk: {bulk_rate:.0f} rows/s (p50 {percentile(tb.latencies, 50)} ms); "
+        f"one row per act: {single_rate:.0f} rows/s (p50 {percentile(ts.latencies, 50)} ms)")
+    return round(bulk_rate, 1), round(single_rate, 1)
+
+
+def audit_count(db: str) -> int:
+    from sqlalchemy import text
+
+    from kenflow.db.engine import make_engine
+
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM audit WHERE result = 'accepted'")).scalar_one())
+
+
+async def run_phase(side: Baseline | Kenflow, zones: list[S.Zone], p: int, clients: int) -> float:
+    """The phase's updates (timed), then whatever they set off (deliveries), which is part of
+    the side's CPU cost but not of its update latency."""
+    seconds = await pool(zones, clients, lambda z: side.each(z, p))
+    await quiesce()
+    return seconds
+
+
+async def main(args: argparse.Namespace) -> dict:
+    """Baseline and kenflow phase by phase, in turns (which goes first alternates), so the
+    drift of a shared machine falls on both alike."""
+    workdir = Path(tempfile.mkdtemp(prefix="kenflow-bench-"))
+    async with open_server(args.server, workdir) as server, contextlib.AsyncExitStack() as stack:
+        today = jst_date(await server.now())
+        if server.sleep is not None:  # start at noon tomorrow: no act straddles midnight
+            dates = S.skipping_dates(today + timedelta(days=1), args.years)
+            await server.sleep(S.noon_after(await server.now(), dates.formation))
+        else:
+            dates = S.backdated_dates(today, args.years)
+        zones = S.build(args.zones, args.years, args.kpis, dates, quiet=server.sleep is None)
+        log(f"{args.server}: {len(zones)} zones, {sum(len(p) for z in zones for p in z.phases)} updates each side")
+        base, ken = Baseline(server, zones), Kenflow(server, workdir)
+        base_worker = await stack.enter_async_context(base.worker())
+        ken_worker = await stack.enter_async_context(ken.worker())
+        cpu = CpuMeter({"Baseline": base_worker.pid, "Kenflow": ken_worker.pid})
+        spy = py_spy(ken_worker.pid, Path(args.profile)) if args.profile else None
+        slept = settled = 0.0
+        for p in range(len(zones[0].phases)):
+            if p > 0 and server.sleep is not None:
+                t = time.perf_counter()
+                await server.sleep(S.noon_after(await server.now(), dates.years[p - 1][1]))
+                slept += time.perf_counter() - t
+            for side in (base, ken) if p % 2 == 0 else (ken, base):
+                settled += await quiesce()
+                mark = len(side.t.latencies)
+                side.t.seconds += await cpu.measure(type(side).__name__, run_phase(side, zones, p, args.clients))
+                here = side.t.latencies[mark:]
+                log(f"phase {p} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
+                    f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}")
+            log(f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
+                f"skipping {slept:.0f} s, settling {settled:.0f} s")
+        bulk, per_act = await run_bulk(server, ken.service, len(zones), args)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
+        audited = audit_count(ken.db)
+    t = ken.t
+    for side, timings in (("kenflow", t), ("baseline", base.t)):
+        if timings.errors:
+            log(f"ERRORS {side}: {len(timings.errors)} {timings.errors[:3]}")
+    log(f"read model: {audited} accepted audit rows; work dir {workdir}")
+    return {
+        "server": args.server,
+        "zones": args.zones,
+        "fiscal_years": args.years,
+        "updates": len(t.latencies),
+        "errors": len(t.errors) + len(base.t.errors),
+        "wall_s": round(t.seconds + slept, 1),
+        "skip_s": round(slept, 1),
+        "settle_s": round(settled, 1),
+        "updates_per_s": t.per_s,
+        "baseline_updates_per_s": base.t.per_s,
+        "ratio": round(t.per_s / base.t.per_s, 3) if base.t.per_s else 0,
+        "p50_ms": percentile(t.latencies, 50),
+        "p99_ms": percentile(t.latencies, 99),
+        "baseline_p50_ms": percentile(base.t.latencies, 50),
+        "baseline_p99_ms": percentile(base.t.latencies, 99),
+        "worker_peak_rss_mb": ken_worker.peak_rss_mb,
+        "baseline_worker_peak_rss_mb": base_worker.peak_rss_mb,
+        "cpu_ms_per_update": cpu.per_update_ms("Kenflow", len(t.latencies)),
+        "baseline_cpu_ms_per_update": cpu.per_update_ms("Baseline", len(base.t.latencies)),
+        "bulk_kpi_rows_per_s": bulk,
+        "per_act_kpi_rows_per_s": per_act,
+    }
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--zones", type=int, default=140)
+    parser.add_argument("--years", type=int, default=10)
+    parser.add_argument("--server", choices=["skip", "dev", "dev-file"], default="skip")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--kpis", type=int, default=3, help="KPIs per zone, one act per actual")
+    parser.add_argument("--bulk-zones", type=int, default=10)
+    parser.add_argument("--profile", help="py-spy output for the kenflow worker (.svg flamegraph or .json)")
+    args = parser.parse_args()
+
+    async def run() -> dict:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # clean up servers
+        return await main(args)
+
+    print(json.dumps(asyncio.run(run()), ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    cli()
