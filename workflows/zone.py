@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
@@ -26,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from models.notice import DeliveryOutcome, Notice, NoticeStatus
     from models.projection import ProjectionInput
     from models.zone import ZoneState
+    from models.zone_input import ZoneInput
     from workflows.search import zone_search_attributes
 
 PROJECT_TIMEOUT = timedelta(seconds=30)
@@ -45,13 +45,6 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     non_retryable_error_types=["PermanentDeliveryFailure"],
 )
-
-
-class ZoneInput(BaseModel):
-    """A new zone arrives as `start`; a continued run carries `state`."""
-
-    start: A.StartZone | None = None
-    state: ZoneState | None = None
 
 
 @workflow.defn(name="Zone")
