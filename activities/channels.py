@@ -104,8 +104,9 @@ def build_email(notice: Notice, sender: str, to: list[str] | tuple[str, ...]) ->
     return msg
 
 
-async def send_email(notice: Notice, to: list[str] | tuple[str, ...], sender: str, host: str,
-                     port: int) -> str:
+async def send_email(
+    notice: Notice, to: list[str] | tuple[str, ...], sender: str, host: str, port: int
+) -> str:
     """One SMTP transaction. SMTP 5xx is permanent; 4xx and connection trouble are transient."""
     msg = build_email(notice, sender, to)
     try:

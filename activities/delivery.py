@@ -49,25 +49,34 @@ class DeliveryActivities:
         channel = recipient.channel.value if recipient else self.settings.default_channel
         address = self._address(notice, channel, recipient.address if recipient else None)
         if await asyncio.to_thread(self._already_delivered, notice):
-            await asyncio.to_thread(self._record, notice, channel, address, "skipped_duplicate",
-                                    f"attempt {attempt}: already delivered; not sent again")
+            await asyncio.to_thread(
+                self._record,
+                notice,
+                channel,
+                address,
+                "skipped_duplicate",
+                f"attempt {attempt}: already delivered; not sent again",
+            )
             return DeliveryOutcome(key=notice.key, status=NoticeStatus.delivered, detail="already delivered")
         try:
             detail = await self._send(notice, channel, address)
         except channels.PermanentFailure as err:
             reason = str(err)[:MAX_DETAIL]
-            await asyncio.to_thread(self._record, notice, channel, address, "failed",
-                                    f"attempt {attempt}: {reason}", reason)
+            await asyncio.to_thread(
+                self._record, notice, channel, address, "failed", f"attempt {attempt}: {reason}", reason
+            )
             log.warning("notice %s permanently failed: %s", notice.key, reason)
             raise ApplicationError(reason, type=PERMANENT, non_retryable=True) from None
         except Exception as err:
             error = f"{type(err).__name__}: {err}"
-            await asyncio.to_thread(self._record, notice, channel, address, "retry",
-                                    f"attempt {attempt}: {error}", error)
+            await asyncio.to_thread(
+                self._record, notice, channel, address, "retry", f"attempt {attempt}: {error}", error
+            )
             raise
         detail = detail[:MAX_DETAIL]
-        await asyncio.to_thread(self._record, notice, channel, address, "delivered",
-                                f"attempt {attempt}: {detail}")
+        await asyncio.to_thread(
+            self._record, notice, channel, address, "delivered", f"attempt {attempt}: {detail}"
+        )
         return DeliveryOutcome(key=notice.key, status=NoticeStatus.delivered, detail=detail)
 
     def _address(self, notice: Notice, channel: str, address: str | None) -> str:
@@ -104,9 +113,7 @@ class DeliveryActivities:
             raise channels.PermanentFailure(str(err)) from None
         host = target.host or self.settings.smtp_host
         if not host:
-            raise channels.PermanentFailure(
-                "SMTPサーバーが設定されていません (KENFLOW_SMTP_HOST is not set)"
-            )
+            raise channels.PermanentFailure("SMTPサーバーが設定されていません (KENFLOW_SMTP_HOST is not set)")
         port = target.port or self.settings.smtp_port
         return await channels.send_email(notice, target.to, self.settings.smtp_from, host, port)
 
@@ -117,8 +124,15 @@ class DeliveryActivities:
             row = session.get(NoticeRow, notice.key)
             return row is not None and row.status == NoticeStatus.delivered.value
 
-    def _record(self, notice: Notice, channel: str, address: str, outcome: str, detail: str,
-                failure: str | None = None) -> None:
+    def _record(
+        self,
+        notice: Notice,
+        channel: str,
+        address: str,
+        outcome: str,
+        detail: str,
+        failure: str | None = None,
+    ) -> None:
         """The attempt and the notice's new state in one transaction. `failure` is the reason
         shown with the notice: final when permanent, the latest error while still retrying."""
         for _ in range(2):
@@ -133,8 +147,16 @@ class DeliveryActivities:
                     except IntegrityError:
                         session.rollback()  # the read model inserted it meanwhile
                         continue
-                session.add(DeliveryAttemptRow(notice_key=notice.key, at=now, channel=channel,
-                                               address=address, outcome=outcome, detail=detail[:MAX_DETAIL]))
+                session.add(
+                    DeliveryAttemptRow(
+                        notice_key=notice.key,
+                        at=now,
+                        channel=channel,
+                        address=address,
+                        outcome=outcome,
+                        detail=detail[:MAX_DETAIL],
+                    )
+                )
                 if outcome != "skipped_duplicate":
                     row.attempts = (row.attempts or 0) + 1
                 if outcome == "delivered":
@@ -151,7 +173,15 @@ class DeliveryActivities:
 
 def _new_row(notice: Notice) -> NoticeRow:
     return NoticeRow(
-        key=notice.key, zone_id=notice.zone_id, document=notice.document, version=notice.version,
-        recipient=notice.recipient, kind=notice.kind.value, subject=notice.subject, body=notice.body,
-        created_at=notice.created_at, status=NoticeStatus.pending.value, attempts=0,
+        key=notice.key,
+        zone_id=notice.zone_id,
+        document=notice.document,
+        version=notice.version,
+        recipient=notice.recipient,
+        kind=notice.kind.value,
+        subject=notice.subject,
+        body=notice.body,
+        created_at=notice.created_at,
+        status=NoticeStatus.pending.value,
+        attempts=0,
     )

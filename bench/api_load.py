@@ -40,8 +40,12 @@ TOWNS_PER_ZONE = 100  # 300 acts each: more than a minute can use
 
 
 def issue_token() -> str:
-    out = subprocess.run(["kenflow", "token", "issue", "--role", "ministry", "--label", "api_load"],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["kenflow", "token", "issue", "--role", "ministry", "--label", "api_load"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -66,12 +70,21 @@ class Zone:
         code = f"{five}{check_digit(five)}"
         base = f"/api/zones/{self.zone_id}/agreements"
         if k == 0:
-            town = {"code": code, "name": f"町{five}", "kind": "town", "population": 8000, "day_night_ratio": 0.8}
+            town = {
+                "code": code,
+                "name": f"町{five}",
+                "kind": "town",
+                "population": 8000,
+                "day_night_ratio": 0.8,
+            }
             initiatives = [i.model_dump(mode="json") for i in S.INITIATIVES]
             return base, {"neighbour": town, "initiatives": initiatives, "drafted_on": self.on}
         council = self.hub.code if k == 1 else code
-        return f"{base}/{code}/resolutions", {"resolved_on": self.on, "number": f"第{n}-{k}号",
-                                              "municipality_code": council}
+        return f"{base}/{code}/resolutions", {
+            "resolved_on": self.on,
+            "number": f"第{n}-{k}号",
+            "municipality_code": council,
+        }
 
 
 class Load:
@@ -81,8 +94,9 @@ class Load:
         self.errors: Counter[str] = Counter()
         self.samples: list[str] = []
 
-    async def call(self, http: httpx.AsyncClient, into: list[float], method: str, path: str,
-                   body: dict | None = None) -> None:
+    async def call(
+        self, http: httpx.AsyncClient, into: list[float], method: str, path: str, body: dict | None = None
+    ) -> None:
         t = time.perf_counter()
         try:
             resp = await http.request(method, path, json=body)
@@ -115,7 +129,7 @@ async def main(args: argparse.Namespace) -> dict:
         deadline = time.perf_counter() + args.seconds
 
         async def client(n: int) -> None:
-            mine = zones[n % len(zones):: args.clients] or zones
+            mine = zones[n % len(zones) :: args.clients] or zones
             rng = random.Random(n)
             while time.perf_counter() < deadline:
                 z = rng.choice(mine)
@@ -129,17 +143,26 @@ async def main(args: argparse.Namespace) -> dict:
     for line in load.samples:
         print(line, file=sys.stderr)
     return {
-        "url": args.url, "clients": args.clients, "seconds": args.seconds,
-        "acts": len(load.acts), "reads": len(load.reads), "errors": sum(load.errors.values()),
+        "url": args.url,
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "acts": len(load.acts),
+        "reads": len(load.reads),
+        "errors": sum(load.errors.values()),
         "errors_by_kind": dict(load.errors),
-        "acts_per_s": round(len(load.acts) / args.seconds, 1), "reads_per_s": round(len(load.reads) / args.seconds, 1),
-        "act_p50_ms": percentile(load.acts, 50), "act_p99_ms": percentile(load.acts, 99),
-        "read_p50_ms": percentile(load.reads, 50), "read_p99_ms": percentile(load.reads, 99),
+        "acts_per_s": round(len(load.acts) / args.seconds, 1),
+        "reads_per_s": round(len(load.reads) / args.seconds, 1),
+        "act_p50_ms": percentile(load.acts, 50),
+        "act_p99_ms": percentile(load.acts, 99),
+        "read_p50_ms": percentile(load.reads, 50),
+        "read_p99_ms": percentile(load.reads, 99),
     }
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
     parser.add_argument("--token")
     parser.add_argument("--clients", type=int, default=50)

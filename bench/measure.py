@@ -35,7 +35,12 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-m", "bench.worker", *self.args]
         self.proc = await asyncio.to_thread(
-            subprocess.Popen, cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            subprocess.Popen,
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
             preexec_fn=_die_with_parent,
         )
         assert self.proc.stdout is not None
@@ -131,7 +136,9 @@ class CpuMeter:
         after = self._snapshot()
         into = self.spent.setdefault(side, {})
         for k in ("client", "server", side):
-            into[k if k != side else "worker"] = into.get(k if k != side else "worker", 0.0) + after.get(k, 0) - before.get(k, 0)
+            into[k if k != side else "worker"] = (
+                into.get(k if k != side else "worker", 0.0) + after.get(k, 0) - before.get(k, 0)
+            )
         return result
 
     def per_update_ms(self, side: str, updates: int) -> dict[str, float]:

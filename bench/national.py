@@ -62,8 +62,11 @@ class Baseline:
     async def each(self, z: S.Zone, p: int) -> None:
         if p == 0:
             self.handles[z.zone_id] = await self.server.client.start_workflow(
-                BaselineWorkflow.run, BaselineStart(zone=z.zone_id, notices=z.start_notices),
-                id=f"baseline-{z.zone_id}", task_queue=self.task_queue)
+                BaselineWorkflow.run,
+                BaselineStart(zone=z.zone_id, notices=z.start_notices),
+                id=f"baseline-{z.zone_id}",
+                task_queue=self.task_queue,
+            )
         for n in z.notices[p]:
             self.seq[z.zone_id] += 1
             act = BaselineAct(seq=self.seq[z.zone_id], notices=n)
@@ -83,8 +86,17 @@ class Kenflow:
         upgrade(self.db)
 
     def worker(self) -> WorkerProcess:
-        return WorkerProcess("kenflow", "--address", self.server.address, "--task-queue", self.task_queue,
-                             "--db", self.db, "--data-dir", str(self.workdir))
+        return WorkerProcess(
+            "kenflow",
+            "--address",
+            self.server.address,
+            "--task-queue",
+            self.task_queue,
+            "--db",
+            self.db,
+            "--data-dir",
+            str(self.workdir),
+        )
 
     async def each(self, z: S.Zone, p: int) -> None:
         if p == 0:
@@ -102,11 +114,16 @@ def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
         log("py-spy not installed; no profile")
         return None
     fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
-    return subprocess.Popen([exe, "record", "-p", str(pid), "-o", str(out), "-f", fmt, "-r", "50", "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [exe, "record", "-p", str(pid), "-o", str(out), "-f", fmt, "-r", "50", "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-async def run_bulk(server: Server, service: ZoneService, first: int, args: argparse.Namespace) -> tuple[float, float]:
+async def run_bulk(
+    server: Server, service: ZoneService, first: int, args: argparse.Namespace
+) -> tuple[float, float]:
     """Rows/s of 500-row imports (one update each) against one-row acts, zones side by side."""
     today = jst_date(await server.now())
     now_fy = fiscal_year_of(today)
@@ -114,7 +131,9 @@ async def run_bulk(server: Server, service: ZoneService, first: int, args: argpa
     fys = range(now_fy - BULK_YEARS + 1, now_fy + 1)
     n = args.bulk_zones
     bulk = [S.make_zone(first + i, dates, kpis=BULK_KPIS, quiet=True, past_vision=True) for i in range(n)]
-    single = [S.make_zone(first + n + i, dates, kpis=BULK_KPIS, quiet=True, past_vision=True) for i in range(n)]
+    single = [
+        S.make_zone(first + n + i, dates, kpis=BULK_KPIS, quiet=True, past_vision=True) for i in range(n)
+    ]
     for z in bulk + single:
         await service.start_zone(z.start)
 
@@ -138,8 +157,10 @@ async def run_bulk(server: Server, service: ZoneService, first: int, args: argpa
         log(f"bulk errors: {errors[:3]}")
     bulk_rate = len(tb.latencies) * BULK_KPIS * BULK_YEARS / tb.seconds
     single_rate = len(ts.latencies) / ts.seconds
-    log(f"bulk: {bulk_rate:.0f} rows/s (p50 {percentile(tb.latencies, 50)} ms); "
-        f"one row per act: {single_rate:.0f} rows/s (p50 {percentile(ts.latencies, 50)} ms)")
+    log(
+        f"bulk: {bulk_rate:.0f} rows/s (p50 {percentile(tb.latencies, 50)} ms); "
+        f"one row per act: {single_rate:.0f} rows/s (p50 {percentile(ts.latencies, 50)} ms)"
+    )
     return round(bulk_rate, 1), round(single_rate, 1)
 
 
@@ -173,7 +194,9 @@ async def main(args: argparse.Namespace) -> dict:
         else:
             dates = S.backdated_dates(today, args.years)
         zones = S.build(args.zones, args.years, args.kpis, dates, quiet=server.sleep is None)
-        log(f"{args.server}: {len(zones)} zones, {sum(len(p) for z in zones for p in z.phases)} updates each side")
+        log(
+            f"{args.server}: {len(zones)} zones, {sum(len(p) for z in zones for p in z.phases)} updates each side"
+        )
         base, ken = Baseline(server, zones), Kenflow(server, workdir)
         base_worker = await stack.enter_async_context(base.worker())
         ken_worker = await stack.enter_async_context(ken.worker())
@@ -188,12 +211,18 @@ async def main(args: argparse.Namespace) -> dict:
             for side in (base, ken) if p % 2 == 0 else (ken, base):
                 settled += await quiesce()
                 mark = len(side.t.latencies)
-                side.t.seconds += await cpu.measure(type(side).__name__, run_phase(side, zones, p, args.clients))
+                side.t.seconds += await cpu.measure(
+                    type(side).__name__, run_phase(side, zones, p, args.clients)
+                )
                 here = side.t.latencies[mark:]
-                log(f"phase {p} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
-                    f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}")
-            log(f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
-                f"skipping {slept:.0f} s, settling {settled:.0f} s")
+                log(
+                    f"phase {p} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
+                    f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}"
+                )
+            log(
+                f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
+                f"skipping {slept:.0f} s, settling {settled:.0f} s"
+            )
         bulk, per_act = await run_bulk(server, ken.service, len(zones), args)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -230,7 +259,9 @@ async def main(args: argparse.Namespace) -> dict:
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--zones", type=int, default=140)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--server", choices=["skip", "dev", "dev-file"], default="skip")

@@ -61,8 +61,11 @@ async def open_server(kind: str, workdir: Path | None = None) -> AsyncIterator[S
         if kind == "dev-file":
             db = str(Path(workdir or tempfile.mkdtemp(prefix="kenflow-bench-")) / "temporal.db")
         env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=_which("temporal"), data_converter=pydantic_data_converter,
-            search_attributes=ALL_KEYS, dev_server_database_filename=db, dev_server_log_level="error",
+            dev_server_existing_path=_which("temporal"),
+            data_converter=pydantic_data_converter,
+            search_attributes=ALL_KEYS,
+            dev_server_database_filename=db,
+            dev_server_log_level="error",
         )
         sleep = None
     async with env:

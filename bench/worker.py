@@ -35,7 +35,9 @@ async def main(args: argparse.Namespace) -> None:
         from kenflow.settings import Settings
 
         settings = Settings(
-            data_dir=Path(args.data_dir), database_url=args.db, TEMPORAL_ADDRESS=args.address,
+            data_dir=Path(args.data_dir),
+            database_url=args.db,
+            TEMPORAL_ADDRESS=args.address,
             default_channel="file",
         )
         engine = make_engine(args.db)
@@ -43,11 +45,16 @@ async def main(args: argparse.Namespace) -> None:
     else:
         from bench.baseline import BaselineWorkflow, noop
 
-        workers = [Worker(
-            client, task_queue=args.task_queue, workflows=[BaselineWorkflow], activities=[noop],
-            activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=64),
-            max_concurrent_activities=64,
-        )]
+        workers = [
+            Worker(
+                client,
+                task_queue=args.task_queue,
+                workflows=[BaselineWorkflow],
+                activities=[noop],
+                activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=64),
+                max_concurrent_activities=64,
+            )
+        ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

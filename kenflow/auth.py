@@ -45,7 +45,9 @@ def normalize_subject(role: Role | str, code: str | None) -> tuple[Role, str | N
             raise TokenError("総務省のトークンに団体コードは不要です (the ministry takes no code)")
         return role, None
     if not code:
-        raise TokenError(f"{role.value} のトークンには --code が必要です (--code is required for {role.value})")
+        raise TokenError(
+            f"{role.value} のトークンには --code が必要です (--code is required for {role.value})"
+        )
     if role is Role.prefecture:
         return role, normalize_prefecture(code)  # CodeError is a ValueError with the reason
     return role, normalize_municipality_code(code)
@@ -66,7 +68,9 @@ def issue_token(engine: Engine, role: Role | str, code: str | None = None, label
     role, code = normalize_subject(role, code)
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(
-        token_hash=hash_token(token), role=role.value, code=code,
+        token_hash=hash_token(token),
+        role=role.value,
+        code=code,
         label=(label or _default_label(engine, role, code) or "")[:100] or None,
     )
     with Session(engine) as s:

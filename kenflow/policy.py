@@ -83,8 +83,10 @@ class ZoneFacts:
         return code in self.central_codes
 
     def is_live_member(self, code: str | None) -> bool:
-        return code is not None and code in self.members and (
-            self.members[code] is None or self.members[code] in LIVE
+        return (
+            code is not None
+            and code in self.members
+            and (self.members[code] is None or self.members[code] in LIVE)
         )
 
     def is_named(self, code: str | None) -> bool:
@@ -165,9 +167,7 @@ def may_act(actor: Actor, act: str, zone: ZoneFacts, subject: str | None = None)
     if who is Who.central:
         if zone.is_central(code):
             return ALLOW
-        return _deny(
-            "この操作は圏域の中心市(連携中枢都市)が行います", f"only the central city may {act}"
-        )
+        return _deny("この操作は圏域の中心市(連携中枢都市)が行います", f"only the central city may {act}")
     if who is Who.party:
         hub = zone.hubs.get(subject or "")
         # No such agreement: a central city may ask, and the workflow says it does not exist.

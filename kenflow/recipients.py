@@ -136,8 +136,13 @@ def validate_address(channel: Channel | str, address: str | None) -> str | None:
 
 
 def _to_model(row: RecipientRow) -> Recipient:
-    return Recipient(id=row.id, label=row.label, channel=Channel(row.channel), address=row.address or None,
-                     updated_at=row.updated_at)
+    return Recipient(
+        id=row.id,
+        label=row.label,
+        channel=Channel(row.channel),
+        address=row.address or None,
+        updated_at=row.updated_at,
+    )
 
 
 def ensure_defaults(engine: Engine) -> None:
@@ -151,8 +156,11 @@ def ensure_defaults(engine: Engine) -> None:
                 return
             now = datetime.now(UTC)
             for rid in missing:
-                session.add(RecipientRow(id=rid, label=wanted[rid], channel=Channel.file.value,
-                                         address="", updated_at=now))
+                session.add(
+                    RecipientRow(
+                        id=rid, label=wanted[rid], channel=Channel.file.value, address="", updated_at=now
+                    )
+                )
             try:
                 session.commit()
                 return
@@ -174,8 +182,13 @@ def get_recipient(engine: Engine, recipient_id: str) -> Recipient | None:
         return _to_model(row) if row is not None else None
 
 
-def set_recipient(engine: Engine, recipient_id: str, channel: Channel | str, address: str | None = None,
-                  label: str | None = None) -> Recipient:
+def set_recipient(
+    engine: Engine,
+    recipient_id: str,
+    channel: Channel | str,
+    address: str | None = None,
+    label: str | None = None,
+) -> Recipient:
     """Register or change where a recipient's notices go. Validates before writing."""
     rid = normalize_id(recipient_id)
     try:

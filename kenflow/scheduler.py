@@ -100,8 +100,9 @@ class SchedulerLock:
         values = {"owner": self.owner, "heartbeat_at": now, "expires_at": now + self.ttl}
         with self.engine.begin() as conn:
             taken = conn.execute(
-                update(t).where(t.c.name == self.name,
-                                or_(t.c.owner == self.owner, t.c.expires_at < now)).values(**values)
+                update(t)
+                .where(t.c.name == self.name, or_(t.c.owner == self.owner, t.c.expires_at < now))
+                .values(**values)
             ).rowcount
         if taken == 1:
             return
@@ -112,8 +113,9 @@ class SchedulerLock:
         except IntegrityError:
             pass
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.c.owner, t.c.heartbeat_at, t.c.expires_at)
-                               .where(t.c.name == self.name)).one_or_none()
+            row = conn.execute(
+                select(t.c.owner, t.c.heartbeat_at, t.c.expires_at).where(t.c.name == self.name)
+            ).one_or_none()
         if row is None:  # released between our two statements: try once more
             return self.acquire()
         raise SchedulerLocked(
@@ -131,10 +133,14 @@ class SchedulerLock:
         t = SchedulerLockRow.__table__
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            return conn.execute(
-                update(t).where(t.c.name == self.name, t.c.owner == self.owner)
-                .values(heartbeat_at=now, expires_at=now + self.ttl)
-            ).rowcount == 1
+            return (
+                conn.execute(
+                    update(t)
+                    .where(t.c.name == self.name, t.c.owner == self.owner)
+                    .values(heartbeat_at=now, expires_at=now + self.ttl)
+                ).rowcount
+                == 1
+            )
 
     def release(self) -> None:
         t = SchedulerLockRow.__table__
@@ -147,8 +153,9 @@ class SchedulerLock:
 
 def fiscal_year_trigger(settings: Settings) -> CronTrigger:
     """April 1, `fiscal_year_review_hour`:00 in Japan, every year."""
-    return CronTrigger(month=4, day=1, hour=settings.fiscal_year_review_hour, minute=0, second=0,
-                       timezone=TOKYO)
+    return CronTrigger(
+        month=4, day=1, hour=settings.fiscal_year_review_hour, minute=0, second=0, timezone=TOKYO
+    )
 
 
 @dataclass
@@ -199,8 +206,9 @@ async def request_reviews(service: ActService, zone_ids: Iterable[str], fy: int)
     async def one(zone_id: str) -> None:
         async with gate:
             try:
-                result = await service.act(zone_id, ReviewFiscalYear(actor=SYSTEM, fy=fy),
-                                           update_id=f"calendar-review-{fy}")
+                result = await service.act(
+                    zone_id, ReviewFiscalYear(actor=SYSTEM, fy=fy), update_id=f"calendar-review-{fy}"
+                )
             except (Refused, ZoneNotFound) as err:
                 report.refused[zone_id] = str(err)
                 log.warning("FY%s review of %s refused: %s", fy, zone_id, err)
@@ -212,8 +220,14 @@ async def request_reviews(service: ActService, zone_ids: Iterable[str], fy: int)
             (report.duplicates if result.duplicate else report.requested).append(zone_id)
 
     await asyncio.gather(*(one(z) for z in zone_ids))
-    log.info("FY%s review: %d requested, %d already under way, %d refused, %d errors", fy,
-             len(report.requested), len(report.duplicates), len(report.refused), len(report.errors))
+    log.info(
+        "FY%s review: %d requested, %d already under way, %d refused, %d errors",
+        fy,
+        len(report.requested),
+        len(report.duplicates),
+        len(report.refused),
+        len(report.errors),
+    )
     return report
 
 
@@ -257,8 +271,15 @@ def install_review_job(scheduler: AsyncIOScheduler, settings: Settings) -> None:
     if existing is not None and existing.next_run_time is not None and existing.next_run_time <= now:
         due = existing.next_run_time
     scheduler.add_job(
-        REVIEW_JOB_FUNC, trigger=trigger, id=REVIEW_JOB_ID, name="年度の振り返り依頼 (FY review)",
-        jobstore="default", replace_existing=True, next_run_time=due, coalesce=True, max_instances=1,
+        REVIEW_JOB_FUNC,
+        trigger=trigger,
+        id=REVIEW_JOB_ID,
+        name="年度の振り返り依頼 (FY review)",
+        jobstore="default",
+        replace_existing=True,
+        next_run_time=due,
+        coalesce=True,
+        max_instances=1,
         misfire_grace_time=int(timedelta(days=settings.misfire_grace_days).total_seconds()),
     )
 
@@ -266,8 +287,15 @@ def install_review_job(scheduler: AsyncIOScheduler, settings: Settings) -> None:
 class Calendar:
     """One running scheduler: the lock, APScheduler, and the runtime its jobs use."""
 
-    def __init__(self, settings: Settings, engine: Engine, service: ActService, *,
-                 lock: SchedulerLock | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        service: ActService,
+        *,
+        lock: SchedulerLock | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.service = service
@@ -287,17 +315,27 @@ class Calendar:
             self.scheduler = build_scheduler(self.settings, make_engine(self.settings.db_url))
             self.scheduler.start(paused=True)
             install_review_job(self.scheduler, self.settings)
-            self.scheduler.add_job(self._heartbeat, "interval", seconds=HEARTBEAT_EVERY.total_seconds(),
-                                   id=HEARTBEAT_JOB_ID, jobstore="memory", replace_existing=True)
+            self.scheduler.add_job(
+                self._heartbeat,
+                "interval",
+                seconds=HEARTBEAT_EVERY.total_seconds(),
+                id=HEARTBEAT_JOB_ID,
+                jobstore="memory",
+                replace_existing=True,
+            )
             daily = CronTrigger(hour=self.settings.fiscal_year_review_hour, minute=30, timezone=TOKYO)
-            self.scheduler.add_job(reconcile, daily, id=RECONCILE_JOB_ID, jobstore="memory",
-                                   replace_existing=True)
+            self.scheduler.add_job(
+                reconcile, daily, id=RECONCILE_JOB_ID, jobstore="memory", replace_existing=True
+            )
             self.scheduler.resume()
         except BaseException:
             await self.stop()
             raise
-        log.info("kenflow scheduler started (owner %s); next FY review at %s", self.lock.owner,
-                 self.scheduler.get_job(REVIEW_JOB_ID).next_run_time)
+        log.info(
+            "kenflow scheduler started (owner %s); next FY review at %s",
+            self.lock.owner,
+            self.scheduler.get_job(REVIEW_JOB_ID).next_run_time,
+        )
         try:
             self.reconciled = await reconcile()
         except Exception:  # noqa: BLE001 — the daily reconciliation tries again

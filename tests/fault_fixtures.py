@@ -34,8 +34,12 @@ class DevServer:
     the ports, so clients and workers reconnect to the same address."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.settings = Settings(data_dir=data_dir, temporal_port=free_port(), temporal_ui_port=free_port(),
-                                 database_url=f"sqlite:///{data_dir / 'kenflow.db'}")
+        self.settings = Settings(
+            data_dir=data_dir,
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            database_url=f"sqlite:///{data_dir / 'kenflow.db'}",
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,8 +65,19 @@ class WorkerProc:
 
     async def start(self) -> None:
         s = self.server.settings
-        cmd = [sys.executable, "-m", "tests.worker_proc", "--address", self.server.address, "--db", s.db_url,
-               "--data-dir", str(s.data_dir), "--task-queue", self.task_queue]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.worker_proc",
+            "--address",
+            self.server.address,
+            "--db",
+            s.db_url,
+            "--data-dir",
+            str(s.data_dir),
+            "--task-queue",
+            self.task_queue,
+        ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = await asyncio.to_thread(
             subprocess.Popen, cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
@@ -146,7 +161,8 @@ async def task_failures(handle: WorkflowHandle) -> list[str]:
 def audit_seqs(engine: Engine, zone_id: str) -> list[int]:
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT seq FROM audit WHERE zone_id = :z AND result = 'accepted' ORDER BY seq"), {"z": zone_id}
+            text("SELECT seq FROM audit WHERE zone_id = :z AND result = 'accepted' ORDER BY seq"),
+            {"z": zone_id},
         )
         return [int(r[0]) for r in rows]
 

@@ -41,7 +41,9 @@ def value_for(tp: Any, codes: list[str], today: date, depth: int = 0) -> st.Sear
     if origin is list:
         return st.lists(value_for(args[0], codes, today, depth + 1), max_size=3 if depth < 2 else 1)
     if origin is dict:
-        return st.dictionaries(st.sampled_from(codes), value_for(args[1], codes, today, depth + 1), max_size=2)
+        return st.dictionaries(
+            st.sampled_from(codes), value_for(args[1], codes, today, depth + 1), max_size=2
+        )
     if tp is type(None):
         return st.none()
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -63,7 +65,9 @@ def value_for(tp: Any, codes: list[str], today: date, depth: int = 0) -> st.Sear
     return JSON
 
 
-def model_dicts(cls: type[BaseModel], codes: list[str], today: date, depth: int = 0) -> st.SearchStrategy[dict]:
+def model_dicts(
+    cls: type[BaseModel], codes: list[str], today: date, depth: int = 0
+) -> st.SearchStrategy[dict]:
     hints = typing.get_type_hints(cls, include_extras=True)
     required, optional = {}, {}
     for name, field in cls.model_fields.items():

@@ -49,16 +49,24 @@ async def test_whole_lifecycle_over_http(web: WebStack) -> None:
     assert z["zone"]["phase"] == "agreements" and z["zone"]["phase_ja"] == "協定締結"
     assert z["zone"]["declared_on_ja"].startswith("令和")
 
-    agreement = {"neighbour": NB.model_dump(mode="json"), "drafted_on": today.isoformat(),
-                 "initiatives": [i.model_dump(mode="json") for i in f.initiatives()]}
+    agreement = {
+        "neighbour": NB.model_dump(mode="json"),
+        "drafted_on": today.isoformat(),
+        "initiatives": [i.model_dump(mode="json") for i in f.initiatives()],
+    }
     await ok(await http.post(f"/api/zones/{zid}/agreements", json=agreement, headers=hub))
     # the neighbour, with only a drafted agreement, records its own council's resolution
     res = {"resolved_on": today.isoformat(), "number": "議案第12号"}
     await ok(await http.post(f"/api/zones/{zid}/agreements/{NB.code}/resolutions", json=res, headers=nb))
     z = await zone(web, zid, ministry)
     assert z["state"]["agreements"][NB.code]["status"] == "drafted"  # visible at once
-    result = await ok(await http.post(f"/api/zones/{zid}/agreements/{NB.code[:5]}/resolutions",
-                                      json={**res, "number": "議第30号"}, headers=hub))
+    result = await ok(
+        await http.post(
+            f"/api/zones/{zid}/agreements/{NB.code[:5]}/resolutions",
+            json={**res, "number": "議第30号"},
+            headers=hub,
+        )
+    )
     assert "協定締結" in result["summary"]
     z = await zone(web, zid, pref)
     assert z["state"]["agreements"][NB.code]["status"] == "concluded" and z["zone"]["phase"] == "vision"
@@ -72,35 +80,62 @@ async def test_whole_lifecycle_over_http(web: WebStack) -> None:
     await ok(await http.post(f"/api/zones/{zid}/vision/council-reviews", json=review, headers=hub))
     answer = {"answer": "agree", "answered_on": today.isoformat()}
     await ok(await http.post(f"/api/zones/{zid}/vision/consultations/{NB.code}", json=answer, headers=nb))
-    await ok(await http.post(f"/api/zones/{zid}/vision/publication", json={"published_on": today.isoformat()},
-                             headers=hub))
+    await ok(
+        await http.post(
+            f"/api/zones/{zid}/vision/publication", json={"published_on": today.isoformat()}, headers=hub
+        )
+    )
     z = await zone(web, zid, hub)
     assert z["zone"]["phase"] == "pdca" and z["state"]["visions"][-1]["period_start_fy"] == fy
 
     fy_text = format_fiscal_year(fy, style="short")  # R7
     await ok(await http.post(f"/api/zones/{zid}/fiscal-years/{fy_text}/review", headers=ministry))
-    await ok(await http.post(f"/api/zones/{zid}/fiscal-years/{fy}/plan", json={"plan": "病児保育を拡充"},
-                             headers=hub))
-    await ok(await http.post(f"/api/zones/{zid}/fiscal-years/{fy}/projects",
-                             json={"projects": [{"initiative": "病児保育", "status": "実施中"}]}, headers=nb))
-    await ok(await http.post(f"/api/zones/{zid}/kpis/sick-child-care/actuals",
-                             json={"fy": format_fiscal_year(fy), "value": "555"}, headers=nb))
+    await ok(
+        await http.post(
+            f"/api/zones/{zid}/fiscal-years/{fy}/plan", json={"plan": "病児保育を拡充"}, headers=hub
+        )
+    )
+    await ok(
+        await http.post(
+            f"/api/zones/{zid}/fiscal-years/{fy}/projects",
+            json={"projects": [{"initiative": "病児保育", "status": "実施中"}]},
+            headers=nb,
+        )
+    )
+    await ok(
+        await http.post(
+            f"/api/zones/{zid}/kpis/sick-child-care/actuals",
+            json={"fy": format_fiscal_year(fy), "value": "555"},
+            headers=nb,
+        )
+    )
 
     # a sheet with one bad row changes nothing and lists every bad row
     before = (await zone(web, zid, hub))["zone"]["version"]
     bad = "指標ID,年度,実績値\nbus-riders,R1,10458\nno-such-kpi,R1,1\nbus-riders,令和99年度,3\n"
-    resp = await http.post(f"/api/zones/{zid}/kpis/actuals:bulk", headers=nb,
-                           files={"file": ("kpi.csv", bad.encode(), "text/csv")})
+    resp = await http.post(
+        f"/api/zones/{zid}/kpis/actuals:bulk",
+        headers=nb,
+        files={"file": ("kpi.csv", bad.encode(), "text/csv")},
+    )
     assert resp.status_code == 422, resp.text
     assert sorted(e["row"] for e in resp.json()["errors"]) == [3, 4]
     assert (await zone(web, zid, hub))["zone"]["version"] == before
     good = f"指標ID,年度,実績値,見込\nbus-riders,{fy_text},10458,見込\nsick-child-care,R1,560,\n"
-    result = await ok(await http.post(f"/api/zones/{zid}/kpis/actuals:bulk", headers=nb,
-                                      files={"file": ("kpi.csv", good.encode("cp932"), "text/csv")}))
+    result = await ok(
+        await http.post(
+            f"/api/zones/{zid}/kpis/actuals:bulk",
+            headers=nb,
+            files={"file": ("kpi.csv", good.encode("cp932"), "text/csv")},
+        )
+    )
     assert result["version"] == before + 1 and "2件" in result["summary"]
 
-    await ok(await http.post(f"/api/zones/{zid}/fiscal-years/{fy}/check",
-                             json={"checked_on": today.isoformat()}, headers=hub))
+    await ok(
+        await http.post(
+            f"/api/zones/{zid}/fiscal-years/{fy}/check", json={"checked_on": today.isoformat()}, headers=hub
+        )
+    )
     kpis = await ok(await http.get(f"/api/zones/{zid}/kpis", headers=pref))
     by_id = {k["kpi"]["id"]: k for k in kpis}
     assert by_id["sick-child-care"]["evaluations"][0]["status"] == "behind"  # 555 of 484 → 600
@@ -110,8 +145,13 @@ async def test_whole_lifecycle_over_http(web: WebStack) -> None:
     xlsx = await http.get(f"/api/zones/{zid}/kpis", params={"format": "xlsx"}, headers=hub)
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None and sheet.cell(1, 1).value == "圏域ID"
-    await ok(await http.post(f"/api/zones/{zid}/fiscal-years/{fy}/action",
-                             json={"reviewed_on": today.isoformat(), "results": "概ね順調"}, headers=hub))
+    await ok(
+        await http.post(
+            f"/api/zones/{zid}/fiscal-years/{fy}/action",
+            json={"reviewed_on": today.isoformat(), "results": "概ね順調"},
+            headers=hub,
+        )
+    )
 
     notices = await ok(await http.get(f"/api/zones/{zid}/notices", headers=ministry))
     assert {"declaration", f"agreement:{NB.code}", "vision"} <= {n["document"] for n in notices}
@@ -128,7 +168,9 @@ async def test_whole_lifecycle_over_http(web: WebStack) -> None:
     assert living["counts"]["behind"] == 1
     bad_fy = await http.get("/api/stats/kpis", params={"fy": "令和99年度"}, headers=ministry)
     assert bad_fy.status_code == 422 and "30" in bad_fy.json()["detail"]
-    listed = await ok(await http.get("/api/zones", params={"prefecture": "滋賀県", "phase": "pdca"}, headers=ministry))
+    listed = await ok(
+        await http.get("/api/zones", params={"prefecture": "滋賀県", "phase": "pdca"}, headers=ministry)
+    )
     assert [z["id"] for z in listed] == [zid]
 
 
@@ -139,13 +181,17 @@ async def test_refusals_answer_and_are_audited(web: WebStack) -> None:
     # 409: the rules refuse, with the clerk's message
     dup = await http.post("/api/zones", json=start_body(), headers=ministry)
     assert dup.status_code == 409 and "既に開始" in dup.json()["detail"]
-    agreement = {"neighbour": NB.model_dump(mode="json"), "drafted_on": today.isoformat(),
-                 "initiatives": [i.model_dump(mode="json") for i in f.initiatives()[:1]]}
+    agreement = {
+        "neighbour": NB.model_dump(mode="json"),
+        "drafted_on": today.isoformat(),
+        "initiatives": [i.model_dump(mode="json") for i in f.initiatives()[:1]],
+    }
     r = await http.post(f"/api/zones/{zid}/agreements", json=agreement, headers=hub)
     assert r.status_code == 409 and "不足している視点" in r.json()["detail"]
     # 403: not its zone / not as itself
-    r = await http.post(f"/api/zones/{zid}/vision/publication", json={"published_on": today.isoformat()},
-                        headers=nb)
+    r = await http.post(
+        f"/api/zones/{zid}/vision/publication", json={"published_on": today.isoformat()}, headers=nb
+    )
     assert r.status_code == 403
     r = await http.post("/api/zones", json=start_body(), headers=hub)
     assert r.status_code == 403
@@ -154,8 +200,11 @@ async def test_refusals_answer_and_are_audited(web: WebStack) -> None:
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert (await http.get(f"/api/zones/{zid}", headers={"Authorization": "Bearer nope"})).status_code == 401
     assert (await http.get("/api/zones/settlement-999997", headers=ministry)).status_code == 404
-    r = await http.post(f"/api/zones/{zid}/agreements/99999/resolutions", headers=hub,
-                        json={"resolved_on": "2020-01-01", "number": "1"})
+    r = await http.post(
+        f"/api/zones/{zid}/agreements/99999/resolutions",
+        headers=hub,
+        json={"resolved_on": "2020-01-01", "number": "1"},
+    )
     assert r.status_code == 422 and "団体コード" in r.json()["detail"]
     r = await http.post(f"/api/zones/{zid}/fiscal-years/M3/check", headers=hub, json={"checked_on": "x"})
     assert r.status_code == 422
@@ -170,8 +219,13 @@ async def test_refusals_answer_and_are_audited(web: WebStack) -> None:
 
 async def test_body_caps_and_temporal_down(web: WebStack, tmp_path) -> None:  # type: ignore[no-untyped-def]
     hub = web.as_municipality(HUB)
-    huge = {"title": "ビジョン", "future_image": "あ" * (10 * 1024 * 1024), "initiatives": [],
-            "period_start_fy": 2020, "drafted_on": "2020-01-01"}
+    huge = {
+        "title": "ビジョン",
+        "future_image": "あ" * (10 * 1024 * 1024),
+        "initiatives": [],
+        "period_start_fy": 2020,
+        "drafted_on": "2020-01-01",
+    }
     r = await web.http.post("/api/zones/settlement-252026/vision", json=huge, headers=hub)
     assert r.status_code == 413 and "大きすぎ" in r.json()["detail"]
 

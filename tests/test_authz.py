@@ -79,34 +79,70 @@ FY = fiscal_year_of(jst_today())
 ACT_REQUESTS: dict[str, Builder] = {
     "start_zone": lambda r: ("POST", "/api/zones", _start_body()),
     "declare": lambda r: ("POST", f"/api/zones/{ZONE}/declaration", _declaration()),
-    "override_eligibility": lambda r: ("POST", f"/api/zones/{ZONE}/eligibility-override",
-                                       {"reason": "人口要件は合併前の旧市で満たすため"}),
-    "draft_agreement": lambda r: ("POST", f"/api/zones/{ZONE}/agreements", {
-        "neighbour": OUTSIDER.model_dump(mode="json"), "drafted_on": tomorrow(),
-        "initiatives": [i.model_dump(mode="json") for i in f.initiatives()]}),
+    "override_eligibility": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/eligibility-override",
+        {"reason": "人口要件は合併前の旧市で満たすため"},
+    ),
+    "draft_agreement": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/agreements",
+        {
+            "neighbour": OUTSIDER.model_dump(mode="json"),
+            "drafted_on": tomorrow(),
+            "initiatives": [i.model_dump(mode="json") for i in f.initiatives()],
+        },
+    ),
     "record_resolution": _resolution,
     "notify_abolition": _abolition,
-    "adopt_policy": lambda r: ("POST", f"/api/zones/{ZONE}/policy", {
-        "initiatives": [i.model_dump(mode="json") for i in f.initiatives()], "resolved_on": tomorrow(),
-        "number": "第3号"}),
+    "adopt_policy": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/policy",
+        {
+            "initiatives": [i.model_dump(mode="json") for i in f.initiatives()],
+            "resolved_on": tomorrow(),
+            "number": "第3号",
+        },
+    ),
     "draft_vision": _vision,
-    "record_council_review": lambda r: ("POST", f"/api/zones/{ZONE}/vision/council-reviews",
-                                        f.council_review(HUB, jst_today()).review.model_dump(mode="json")),
-    "answer_consultation": lambda r: ("POST", f"/api/zones/{ZONE}/vision/consultations/{own(r, LIVE.code)}",
-                                      {"answer": "agree", "answered_on": jst_today().isoformat()}),
-    "publish_vision": lambda r: ("POST", f"/api/zones/{ZONE}/vision/publication",
-                                 {"published_on": jst_today().isoformat()}),
+    "record_council_review": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/vision/council-reviews",
+        f.council_review(HUB, jst_today()).review.model_dump(mode="json"),
+    ),
+    "answer_consultation": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/vision/consultations/{own(r, LIVE.code)}",
+        {"answer": "agree", "answered_on": jst_today().isoformat()},
+    ),
+    "publish_vision": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/vision/publication",
+        {"published_on": jst_today().isoformat()},
+    ),
     "review_fiscal_year": lambda r: ("POST", f"/api/zones/{ZONE}/fiscal-years/{FY}/review", None),
     "record_plan": lambda r: ("POST", f"/api/zones/{ZONE}/fiscal-years/{FY}/plan", {"plan": "計画"}),
-    "record_projects": lambda r: ("POST", f"/api/zones/{ZONE}/fiscal-years/{FY}/projects",
-                                  {"projects": [{"initiative": "病児保育", "status": "実施中"}]}),
-    "record_kpi_actuals": lambda r: ("POST", f"/api/zones/{ZONE}/kpis/bus-riders/actuals",
-                                     {"fy": "R2", "value": 10000}),
+    "record_projects": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/fiscal-years/{FY}/projects",
+        {"projects": [{"initiative": "病児保育", "status": "実施中"}]},
+    ),
+    "record_kpi_actuals": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/kpis/bus-riders/actuals",
+        {"fy": "R2", "value": 10000},
+    ),
     "record_kpi_actuals_bulk": lambda r: ("UPLOAD", f"/api/zones/{ZONE}/kpis/actuals:bulk", None),
-    "complete_check": lambda r: ("POST", f"/api/zones/{ZONE}/fiscal-years/{FY}/check",
-                                 {"checked_on": jst_today().isoformat()}),
-    "complete_action": lambda r: ("POST", f"/api/zones/{ZONE}/fiscal-years/{FY}/action",
-                                  {"reviewed_on": jst_today().isoformat(), "results": "結果"}),
+    "complete_check": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/fiscal-years/{FY}/check",
+        {"checked_on": jst_today().isoformat()},
+    ),
+    "complete_action": lambda r: (
+        "POST",
+        f"/api/zones/{ZONE}/fiscal-years/{FY}/action",
+        {"reviewed_on": jst_today().isoformat(), "results": "結果"},
+    ),
 }
 
 CENTRAL_ONLY = {"ministry", "central"}
@@ -133,7 +169,9 @@ def _start_body() -> dict[str, Any]:
 async def _post(web: WebStack, req: Request, headers: dict[str, str]) -> Any:
     method, path, body = req
     if method == "UPLOAD":
-        return await web.http.post(path, headers=headers, files={"file": ("k.csv", b"kpi_id,fy,value\nx,R2,1\n")})
+        return await web.http.post(
+            path, headers=headers, files={"file": ("k.csv", b"kpi_id,fy,value\nx,R2,1\n")}
+        )
     return await web.http.post(path, json=body, headers=headers)
 
 
@@ -145,12 +183,19 @@ async def zone(web_module: WebStack) -> WebStack:
     r = await web.http.post("/api/zones", json=_start_body(), headers=ministry)
     assert r.status_code == 201, r.text
     for m in (LIVE, DRAFTED):
-        body = {"neighbour": m.model_dump(mode="json"), "drafted_on": today,
-                "initiatives": [i.model_dump(mode="json") for i in f.initiatives()]}
-        assert (await web.http.post(f"/api/zones/{ZONE}/agreements", json=body, headers=hub)).status_code == 200
+        body = {
+            "neighbour": m.model_dump(mode="json"),
+            "drafted_on": today,
+            "initiatives": [i.model_dump(mode="json") for i in f.initiatives()],
+        }
+        assert (
+            await web.http.post(f"/api/zones/{ZONE}/agreements", json=body, headers=hub)
+        ).status_code == 200
     res = {"resolved_on": today, "number": "議第1号"}
     for who in (hub, web.as_municipality(LIVE)):
-        r = await web.http.post(f"/api/zones/{ZONE}/agreements/{LIVE.code}/resolutions", json=res, headers=who)
+        r = await web.http.post(
+            f"/api/zones/{ZONE}/agreements/{LIVE.code}/resolutions", json=res, headers=who
+        )
         assert r.status_code == 200, r.text
     return web
 
@@ -205,9 +250,13 @@ async def test_prefecture_cannot_list_another_prefecture(zone: WebStack) -> None
 # --------------------------------------------------------------------------- the pure policy
 
 
-FACTS = ZoneFacts(zone_id=ZONE, central_codes=(HUB.code,), prefecture_codes=("25",),
-                  members={HUB.code: None, LIVE.code: "concluded", DRAFTED.code: "drafted"},
-                  hubs={LIVE.code: HUB.code, DRAFTED.code: HUB.code})
+FACTS = ZoneFacts(
+    zone_id=ZONE,
+    central_codes=(HUB.code,),
+    prefecture_codes=("25",),
+    members={HUB.code: None, LIVE.code: "concluded", DRAFTED.code: "drafted"},
+    hubs={LIVE.code: HUB.code, DRAFTED.code: HUB.code},
+)
 SUBJECT = {"record_resolution": DRAFTED.code, "notify_abolition": LIVE.code}
 
 
@@ -244,10 +293,12 @@ def test_token_cli_issues_hashed_tokens(tmp_path, monkeypatch) -> None:  # type:
         ok = runner.invoke(app, ["token", "issue", "--role", "municipality", "--code", "25202"])
         assert ok.exit_code == 0, ok.output
         token = ok.output.strip()
-        for args, words in ((["--role", "municipality", "--code", "252020"], "検査数字"),
-                            (["--role", "ministry", "--code", "25"], "不要"),
-                            (["--role", "prefecture"], "--code"),
-                            (["--role", "prefecture", "--code", "48"], "都道府県")):
+        for args, words in (
+            (["--role", "municipality", "--code", "252020"], "検査数字"),
+            (["--role", "ministry", "--code", "25"], "不要"),
+            (["--role", "prefecture"], "--code"),
+            (["--role", "prefecture", "--code", "48"], "都道府県"),
+        ):
             bad = runner.invoke(app, ["token", "issue", *args])
             assert bad.exit_code == 2 and words in bad.output, bad.output
         engine = make_engine(get_settings().db_url)

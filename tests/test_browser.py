@@ -21,8 +21,15 @@ from tests import factories as f
 from tests.web_fixtures import LiveStack, jst_today
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOT = Path("/tmp/kenflow-zone-concluded.png")
 HUB, NB = f.HIKONE, f.NEIGHBOURS[0]
 

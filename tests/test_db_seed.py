@@ -49,8 +49,14 @@ def test_seed_loads_the_register_once(engine: Engine) -> None:
 
 def test_csv_rows_win_over_the_seed(engine: Engine) -> None:
     load_seed(engine)
-    merged = city("25202", "彦根市", population=113_679, ratio=1.06, core_city=False,
-                  former_cities=[FormerCity(name="旧彦根市", population=100_000, day_night_ratio=1.1)])
+    merged = city(
+        "25202",
+        "彦根市",
+        population=113_679,
+        ratio=1.06,
+        core_city=False,
+        former_cities=[FormerCity(name="旧彦根市", population=100_000, day_night_ratio=1.1)],
+    )
     assert import_municipalities(engine, [merged, city("25425", "愛荘町", population=20_000)]) == 2
     load_seed(engine)  # must not overwrite the CSV's figures
     row = get_municipality(engine, HIKONE.code)
@@ -93,8 +99,10 @@ def test_cli_upgrade_import_list(cli_env: str, tmp_path: Path) -> None:
 def test_cli_bad_csv_writes_nothing(cli_env: str, tmp_path: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "25202,彦根市,113679,1.06,0,\n25203,長浜市,abc,1.0,0,\n99999,どこか,1,1,0,\n",
-                   encoding="utf-8")
+    bad.write_text(
+        HEADER + "25202,彦根市,113679,1.06,0,\n25203,長浜市,abc,1.0,0,\n99999,どこか,1,1,0,\n",
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["municipalities", "import", str(bad)])
     assert result.exit_code == 2
     assert "3行目" in result.output and "4行目" in result.output and "nothing written" in result.output

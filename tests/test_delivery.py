@@ -34,8 +34,11 @@ def notice_row(engine: Engine, key: str) -> NoticeRow | None:
 
 def outcomes(engine: Engine, key: str) -> list[str]:
     with Session(engine) as s:
-        rows = s.exec(select(DeliveryAttemptRow).where(DeliveryAttemptRow.notice_key == key)
-                      .order_by(DeliveryAttemptRow.id)).all()
+        rows = s.exec(
+            select(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.notice_key == key)
+            .order_by(DeliveryAttemptRow.id)
+        ).all()
         return [r.outcome for r in rows]
 
 
@@ -44,16 +47,18 @@ def status(engine: Engine, key: str) -> str | None:
     return row.status if row else None
 
 
-async def test_email_survives_recipient_down_and_arrives_once(kenflow: Kenflow,
-                                                              smtp_server: SmtpServer) -> None:
+async def test_email_survives_recipient_down_and_arrives_once(
+    kenflow: Kenflow, smtp_server: SmtpServer
+) -> None:
     engine = kenflow.db.engine
     set_recipient(engine, "pref:25", "email", "chiiki@pref.shiga.example.jp")
     zone_id = await kenflow.service.start_zone(_start())
     key = Notice.make_key(zone_id, "declaration", 1, "pref:25")
 
     # The SMTP server is down: attempts fail, are logged as retries, and Temporal backs off.
-    await eventually(lambda: outcomes(engine, key).count("retry") >= 3, env=kenflow.env,
-                     skip=timedelta(seconds=5))
+    await eventually(
+        lambda: outcomes(engine, key).count("retry") >= 3, env=kenflow.env, skip=timedelta(seconds=5)
+    )
     row = notice_row(engine, key)
     assert row is not None and row.status == "pending"
     assert "SMTPConnectError" in (row.failure or "")
@@ -94,8 +99,9 @@ async def test_webhook_4xx_is_a_permanent_failure(kenflow: Kenflow, http_receive
 
     async def workflow_gave_up() -> bool:
         state = await kenflow.service.state(zone_id)
-        return any(n.key == key and n.status.value == "failed" and "404" in (n.failure or "")
-                   for n in state.notices)
+        return any(
+            n.key == key and n.status.value == "failed" and "404" in (n.failure or "") for n in state.notices
+        )
 
     await eventually(workflow_gave_up)
 
@@ -128,19 +134,30 @@ async def test_cross_prefecture_agreement_reaches_both_prefectures_and_ministrie
     zone_id = await kenflow.service.start_zone(_start())
     hub, neighbour = f.HIKONE, f.CROSS  # 滋賀県 and 岐阜県
     on = TODAY - timedelta(days=30)
-    await kenflow.service.act(zone_id, A.DraftAgreement(actor=f.actor_of(hub), neighbour=neighbour,
-                                                        initiatives=f.initiatives(), drafted_on=on))
+    await kenflow.service.act(
+        zone_id,
+        A.DraftAgreement(
+            actor=f.actor_of(hub), neighbour=neighbour, initiatives=f.initiatives(), drafted_on=on
+        ),
+    )
     for m, number in ((hub, "議案第1号"), (neighbour, "議案第7号")):
-        await kenflow.service.act(zone_id, A.RecordResolution(
-            actor=f.actor_of(m), neighbour_code=neighbour.code,
-            resolution=Resolution(municipality_code=m.code, resolved_on=on + timedelta(days=10),
-                                  number=number)))
+        await kenflow.service.act(
+            zone_id,
+            A.RecordResolution(
+                actor=f.actor_of(m),
+                neighbour_code=neighbour.code,
+                resolution=Resolution(
+                    municipality_code=m.code, resolved_on=on + timedelta(days=10), number=number
+                ),
+            ),
+        )
 
     document = f"agreement:{neighbour.code}"
     recipients = ["pref:25", "pref:21", "mic", *RELATED_MINISTRIES]
     keys = {r: Notice.make_key(zone_id, document, 1, r) for r in recipients}
-    declaration = {r: Notice.make_key(zone_id, "declaration", 1, r)
-                   for r in ["pref:25", "mic", *RELATED_MINISTRIES]}
+    declaration = {
+        r: Notice.make_key(zone_id, "declaration", 1, r) for r in ["pref:25", "mic", *RELATED_MINISTRIES]
+    }
     every = [*keys.values(), *declaration.values()]
     await eventually(lambda: all(status(engine, k) == "delivered" for k in every))
 

@@ -28,10 +28,14 @@ from tests.delivery_fixtures import HttpReceiver, free_port
 def notice(recipient: str = "pref:25", document: str = "declaration") -> Notice:
     zone = "settlement-252026"
     return Notice(
-        key=Notice.make_key(zone, document, 1, recipient), zone_id=zone, document=document,
-        recipient=recipient, kind=NoticeKind.copy, subject="【写し送付】湖東定住自立圏 中心市宣言",
+        key=Notice.make_key(zone, document, 1, recipient),
+        zone_id=zone,
+        document=document,
+        recipient=recipient,
+        kind=NoticeKind.copy,
+        subject="【写し送付】湖東定住自立圏 中心市宣言",
         body="滋賀県 御中\n\n湖東定住自立圏(定住自立圏)の中心市宣言(第1版)を公表しましたので、"
-             "写しを送付します。\n",
+        "写しを送付します。\n",
         created_at=datetime(2026, 4, 1, 0, 30, tzinfo=UTC),
     )
 
@@ -42,8 +46,13 @@ def settings_for(tmp_path: Path, **kw: object) -> Settings:
 
 def attempts(engine: Engine, key: str) -> list[DeliveryAttemptRow]:
     with Session(engine) as s:
-        return list(s.exec(select(DeliveryAttemptRow).where(DeliveryAttemptRow.notice_key == key)
-                           .order_by(DeliveryAttemptRow.id)).all())
+        return list(
+            s.exec(
+                select(DeliveryAttemptRow)
+                .where(DeliveryAttemptRow.notice_key == key)
+                .order_by(DeliveryAttemptRow.id)
+            ).all()
+        )
 
 
 def row(engine: Engine, key: str) -> NoticeRow:

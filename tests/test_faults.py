@@ -55,12 +55,26 @@ def resolve(hub: Municipality, town: Municipality, council: Municipality, on: da
 
 def pdca_start(hub: Municipality, fy: int, notice_months: int = 24) -> A.StartZone:
     """A zone entering at PDCA from paper: one agreement, a vision published last FY."""
-    vision = A.PastVision(title="共生ビジョン", kpis=f.kpis(), period_start_fy=fy - 1, period_end_fy=fy + 3,
-                          published_on=date(fy - 1, 6, 1), initiatives=f.vision_draft(hub, date(fy - 1, 6, 1), fy).initiatives)
-    agreement = A.PastAgreement(neighbour=TOWNS[0], initiatives=f.initiatives(), concluded_on=date(fy - 2, 10, 1),
-                                notice_period_months=notice_months)
-    return f.start([hub], declared_on=date(fy - 2, 5, 1), name=f"{hub.name}定住自立圏",
-                   past=A.RecordedPast(agreements=[agreement], vision=vision))
+    vision = A.PastVision(
+        title="共生ビジョン",
+        kpis=f.kpis(),
+        period_start_fy=fy - 1,
+        period_end_fy=fy + 3,
+        published_on=date(fy - 1, 6, 1),
+        initiatives=f.vision_draft(hub, date(fy - 1, 6, 1), fy).initiatives,
+    )
+    agreement = A.PastAgreement(
+        neighbour=TOWNS[0],
+        initiatives=f.initiatives(),
+        concluded_on=date(fy - 2, 10, 1),
+        notice_period_months=notice_months,
+    )
+    return f.start(
+        [hub],
+        declared_on=date(fy - 2, 5, 1),
+        name=f"{hub.name}定住自立圏",
+        past=A.RecordedPast(agreements=[agreement], vision=vision),
+    )
 
 
 async def consistent(stack: Stack, zone_id: str) -> None:
@@ -124,8 +138,11 @@ async def test_worker_killed_mid_agreements(stack: Stack) -> None:
 def wake_times(history: list) -> set[datetime]:
     """When the zone's pending timers fire (to the minute): TimerStarted without Fired/Canceled.
     Ids change when a zone re-arms its wake-up after an act; the wake time does not."""
-    started = {e.timer_started_event_attributes.timer_id: e for e in history
-               if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
+    started = {
+        e.timer_started_event_attributes.timer_id: e
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    }
     for e in history:
         if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             started.pop(e.timer_fired_event_attributes.timer_id, None)
@@ -133,7 +150,10 @@ def wake_times(history: list) -> set[datetime]:
             started.pop(e.timer_canceled_event_attributes.timer_id, None)
     out = set()
     for e in started.values():
-        fire = e.event_time.ToDatetime(tzinfo=UTC) + e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        fire = (
+            e.event_time.ToDatetime(tzinfo=UTC)
+            + e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        )
         out.add(fire.replace(second=0, microsecond=0))
     return out
 
@@ -155,9 +175,18 @@ async def test_server_restart_resumes_zones_and_timers(stack: Stack, http_receiv
         await svc.act(forming, act)
     running = await svc.start_zone(pdca_start(hub2, fy, notice_months=1))
     hub_actor = f.actor_of(hub2)
-    abolish = A.NotifyAbolition(actor=hub_actor, neighbour_code=TOWNS[0].code, by=hub2.code, notified_on=today,
-                                resolution=Resolution(municipality_code=hub2.code, resolved_on=today, number="廃止1"))
-    for act in [A.ReviewFiscalYear(actor=hub_actor, fy=fy), A.RecordPlan(actor=hub_actor, fy=fy, plan="計画"), abolish]:
+    abolish = A.NotifyAbolition(
+        actor=hub_actor,
+        neighbour_code=TOWNS[0].code,
+        by=hub2.code,
+        notified_on=today,
+        resolution=Resolution(municipality_code=hub2.code, resolved_on=today, number="廃止1"),
+    )
+    for act in [
+        A.ReviewFiscalYear(actor=hub_actor, fy=fy),
+        A.RecordPlan(actor=hub_actor, fy=fy, plan="計画"),
+        abolish,
+    ]:
         await svc.act(running, act)
     await until(lambda: len(http_receiver.requests) >= 1)
     for zone_id in (forming, running):
@@ -173,7 +202,8 @@ async def test_server_restart_resumes_zones_and_timers(stack: Stack, http_receiv
     for zone_id, state in before.items():
         after = await svc.state(zone_id)
         assert after.model_dump(exclude={"notices", "notices_sent"}) == state.model_dump(
-            exclude={"notices", "notices_sent"})
+            exclude={"notices", "notices_sent"}
+        )
         assert wake_times(await events(client.get_workflow_handle(zone_id))) == timers[zone_id] != set()
     # The abolition's notice period is what the PDCA zone sleeps towards, still.
     due = min(next_due(before[running]), fiscal_year_start(fy + 1))
@@ -185,7 +215,9 @@ async def test_server_restart_resumes_zones_and_timers(stack: Stack, http_receiv
     await until(lambda: _notice_status(stack, key) == "delivered", 60)
     # Both zones carry on from where they were.
     assert not (await svc.act(forming, resolve(hub1, TOWNS[0], TOWNS[0], on))).duplicate
-    projects = A.RecordProjects(actor=hub_actor, fy=fy, projects=[{"initiative": "病児保育", "status": "実施中"}])
+    projects = A.RecordProjects(
+        actor=hub_actor, fy=fy, projects=[{"initiative": "病児保育", "status": "実施中"}]
+    )
     assert not (await svc.act(running, projects)).duplicate
     stack.service = svc
     for zone_id in before:
@@ -234,24 +266,43 @@ def templates(hub: Municipality, today: date, fy: int) -> dict[type, tuple[list[
     res = Resolution(municipality_code=hub.code, resolved_on=today, number="1")
     return {
         A.Declare: ([], A.Declare(actor=me, declaration=f.declaration(today))),
-        A.OverrideEligibility: ([], A.OverrideEligibility(actor=f.MINISTRY, reason="要件の例外を認める理由です")),
+        A.OverrideEligibility: (
+            [],
+            A.OverrideEligibility(actor=f.MINISTRY, reason="要件の例外を認める理由です"),
+        ),
         A.DraftAgreement: ([], draft(hub, town, today)),
         A.RecordResolution: ([draft(hub, town, today)], resolve(hub, town, hub, today)),
-        A.NotifyAbolition: ([], A.NotifyAbolition(actor=me, neighbour_code=TOWNS[0].code, by=hub.code,
-                                                  resolution=res, notified_on=today)),
+        A.NotifyAbolition: (
+            [],
+            A.NotifyAbolition(
+                actor=me, neighbour_code=TOWNS[0].code, by=hub.code, resolution=res, notified_on=today
+            ),
+        ),
         A.AdoptPolicy: ([], A.AdoptPolicy(actor=me, initiatives=f.initiatives(), resolution=res)),
         A.DraftVision: ([], vision),
         A.RecordCouncilReview: ([vision], review),
-        A.AnswerConsultation: ([fresh, review], A.AnswerConsultation(
-            actor=nb, municipality_code=TOWNS[0].code, answer="agree", answered_on=today)),
+        A.AnswerConsultation: (
+            [fresh, review],
+            A.AnswerConsultation(
+                actor=nb, municipality_code=TOWNS[0].code, answer="agree", answered_on=today
+            ),
+        ),
         A.PublishVision: ([vision, review], A.PublishVision(actor=me, published_on=today)),
         A.ReviewFiscalYear: ([], A.ReviewFiscalYear(actor=me, fy=fy - 1)),
         A.RecordPlan: ([], plan),
-        A.RecordProjects: ([], A.RecordProjects(actor=me, fy=fy, projects=[{"initiative": "x", "status": "実施中"}])),
-        A.RecordKpiActuals: ([], A.RecordKpiActuals(actor=me, actuals=[A.ActualEntry(kpi_id="bus-riders", fy=fy,
-                                                                                     value=10_000)])),
+        A.RecordProjects: (
+            [],
+            A.RecordProjects(actor=me, fy=fy, projects=[{"initiative": "x", "status": "実施中"}]),
+        ),
+        A.RecordKpiActuals: (
+            [],
+            A.RecordKpiActuals(actor=me, actuals=[A.ActualEntry(kpi_id="bus-riders", fy=fy, value=10_000)]),
+        ),
         A.CompleteCheck: ([plan], check),
-        A.CompleteAction: ([plan, check], A.CompleteAction(actor=me, fy=fy, reviewed_on=today, results="順調")),
+        A.CompleteAction: (
+            [plan, check],
+            A.CompleteAction(actor=me, fy=fy, reviewed_on=today, results="順調"),
+        ),
     }
 
 
@@ -327,8 +378,10 @@ async def test_ten_megabyte_vision_is_refused_before_temporal(stack: Stack) -> N
     await until(lambda: audit_seqs(stack.engine, zone_id) != [])
     before = len(await settled_events(handle))
     huge = "x" * 10_000_000
-    raw = {**f.vision_draft(f.HIKONE, today, fiscal_year_of(today), revision=True).model_dump(mode="json"),
-           "future_image": huge}
+    raw = {
+        **f.vision_draft(f.HIKONE, today, fiscal_year_of(today), revision=True).model_dump(mode="json"),
+        "future_image": huge,
+    }
     with pytest.raises(ValidationError) as refused:  # what ZoneService.act's callers build first
         A.DraftVision.model_validate(raw)
     assert "future_image" in str(refused.value) and "at most 20000 characters" in str(refused.value)

@@ -19,8 +19,11 @@ async def _zone_with_draft(web: WebStack) -> str:
     body = f.start(declared_on=jst_today()).model_dump(mode="json")
     body.pop("started_by")
     zid = (await web.http.post("/api/zones", json=body, headers=web.auth("ministry"))).json()["zone_id"]
-    agreement = {"neighbour": NB.model_dump(mode="json"), "drafted_on": jst_today().isoformat(),
-                 "initiatives": [i.model_dump(mode="json") for i in f.initiatives()]}
+    agreement = {
+        "neighbour": NB.model_dump(mode="json"),
+        "drafted_on": jst_today().isoformat(),
+        "initiatives": [i.model_dump(mode="json") for i in f.initiatives()],
+    }
     r = await web.http.post(f"/api/zones/{zid}/agreements", json=agreement, headers=web.as_municipality(HUB))
     assert r.status_code == 200, r.text
     return zid
@@ -77,11 +80,15 @@ async def test_inbox_forms_with_and_without_htmx(web: WebStack) -> None:
     assert re.search(r'name="resolved_on"[^>]*>\s*<p class="field-error"[^>]*>[^<]*未来の日付', r.text)
     assert 'value="議案第12号"' in r.text  # what the clerk typed is kept
     # htmx: a blank number comes back as the card alone (200 so htmx swaps it)
-    r = await web.http.post(url, data={"resolved_on": jst_today().isoformat(), "number": ""},
-                            headers={"HX-Request": "true"})
+    r = await web.http.post(
+        url, data={"resolved_on": jst_today().isoformat(), "number": ""}, headers={"HX-Request": "true"}
+    )
     assert r.status_code == 200 and r.text.lstrip().startswith("<section") and "入力してください" in r.text
-    r = await web.http.post(url, data={"resolved_on": jst_today().isoformat(), "number": "議案第12号"},
-                            headers={"HX-Request": "true"})
+    r = await web.http.post(
+        url,
+        data={"resolved_on": jst_today().isoformat(), "number": "議案第12号"},
+        headers={"HX-Request": "true"},
+    )
     assert "task done" in r.text and "愛荘町議会が彦根市との協定を議決" in r.text
     assert "対応を待っている事項はありません" in (await web.http.get("/inbox")).text
 
@@ -91,15 +98,26 @@ async def test_inbox_forms_with_and_without_htmx(web: WebStack) -> None:
     assert r.status_code == 403 and "構成市町村ではありません" in r.text
     with Session(web.engine) as s:
         refused = s.exec(select(AuditRow).where(AuditRow.result == "refused", AuditRow.zone_id == zid)).all()
-    assert {(a.actor_code, a.act) for a in refused} >= {(NB.code, "record_resolution"),
-                                                      (f.NEIGHBOURS[2].code, "record_resolution")}
+    assert {(a.actor_code, a.act) for a in refused} >= {
+        (NB.code, "record_resolution"),
+        (f.NEIGHBOURS[2].code, "record_resolution"),
+    }
 
 
 async def test_start_zone_and_draft_agreement_pages(web: WebStack) -> None:
     await _login(web, "ministry")
-    form = {"programme": "settlement", "name": "湖東定住自立圏", "code": "25202", "city": "彦根市",
-            "population": "113679", "ratio": "1.06", "will": "中心的な役割を担う", "urban_functions": "病院・大学",
-            "cooperation": "近隣町と連携", "declared_on": jst_today().isoformat()}
+    form = {
+        "programme": "settlement",
+        "name": "湖東定住自立圏",
+        "code": "25202",
+        "city": "彦根市",
+        "population": "113679",
+        "ratio": "1.06",
+        "will": "中心的な役割を担う",
+        "urban_functions": "病院・大学",
+        "cooperation": "近隣町と連携",
+        "declared_on": jst_today().isoformat(),
+    }
     bad = await web.http.post("/zones/new", data={**form, "code": "252020"})
     assert bad.status_code == 422 and "検査数字" in bad.text
     weak = await web.http.post("/zones/new", data={**form, "population": "30000"})
@@ -109,12 +127,20 @@ async def test_start_zone_and_draft_agreement_pages(web: WebStack) -> None:
 
     await _login(web, "municipality", HUB.code)
     zone_url = r.headers["location"]
-    draft = {"neighbour_code": NB.code, "neighbour_name": "愛荘町", "neighbour_kind": "town",
-             "initiative_living": "病児保育", "field_living": "a", "drafted_on": jst_today().isoformat()}
+    draft = {
+        "neighbour_code": NB.code,
+        "neighbour_name": "愛荘町",
+        "neighbour_kind": "town",
+        "initiative_living": "病児保育",
+        "field_living": "a",
+        "drafted_on": jst_today().isoformat(),
+    }
     r = await web.http.post(f"{zone_url}/agreements", data=draft)
     assert r.status_code == 409 and "不足している視点" in r.text
-    r = await web.http.post(f"{zone_url}/agreements", data={**draft, "initiative_network": "バス",
-                                                           "initiative_management": "研修"})
+    r = await web.http.post(
+        f"{zone_url}/agreements",
+        data={**draft, "initiative_network": "バス", "initiative_management": "研修"},
+    )
     assert r.status_code == 303
     page = await web.http.get(zone_url)
     assert "愛荘町との定住自立圏形成協定の案を作成" in page.text  # the flash, then the timeline

@@ -44,19 +44,23 @@ def test_set_validates_and_normalises(engine: Engine) -> None:
     assert back.channel is Channel.file and back.address is None
 
 
-@pytest.mark.parametrize(("rid", "channel", "address", "words"), [
-    ("pref:25", "email", "not-an-address", "形式"),
-    ("pref:25", "email", None, "--address"),
-    ("pref:25", "email", "a@b.jp via nowhere", "host:port"),
-    ("pref:25", "webhook", "ftp://example.jp/x", "http"),
-    ("pref:25", "webhook", "https://", "http"),
-    ("pref:25", "fax", "0749-00-0000", "file、email、webhook"),
-    ("pref:48", "file", None, "pref:01〜47"),
-    ("muni:252027", "file", None, "検査数字"),
-    ("ministry:mof", "file", None, "ministry:"),
-])
-def test_bad_entries_are_refused(engine: Engine, rid: str, channel: str, address: str | None,
-                                 words: str) -> None:
+@pytest.mark.parametrize(
+    ("rid", "channel", "address", "words"),
+    [
+        ("pref:25", "email", "not-an-address", "形式"),
+        ("pref:25", "email", None, "--address"),
+        ("pref:25", "email", "a@b.jp via nowhere", "host:port"),
+        ("pref:25", "webhook", "ftp://example.jp/x", "http"),
+        ("pref:25", "webhook", "https://", "http"),
+        ("pref:25", "fax", "0749-00-0000", "file、email、webhook"),
+        ("pref:48", "file", None, "pref:01〜47"),
+        ("muni:252027", "file", None, "検査数字"),
+        ("ministry:mof", "file", None, "ministry:"),
+    ],
+)
+def test_bad_entries_are_refused(
+    engine: Engine, rid: str, channel: str, address: str | None, words: str
+) -> None:
     with pytest.raises(RecipientError, match=words):
         set_recipient(engine, rid, channel, address)
 
@@ -64,7 +68,8 @@ def test_bad_entries_are_refused(engine: Engine, rid: str, channel: str, address
 def test_email_target_with_its_own_server() -> None:
     assert parse_email_target("a@b.jp") == EmailTarget(to=("a@b.jp",))
     assert parse_email_target("a@b.jp, c@b.jp via mail.b.jp:587") == EmailTarget(
-        to=("a@b.jp", "c@b.jp"), host="mail.b.jp", port=587)
+        to=("a@b.jp", "c@b.jp"), host="mail.b.jp", port=587
+    )
 
 
 def test_cli_set_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,8 +78,18 @@ def test_cli_set_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        ok = runner.invoke(app, ["recipients", "set", "pref:25", "--channel", "email",
-                                 "--address", "chiiki@pref.shiga.example.jp"])
+        ok = runner.invoke(
+            app,
+            [
+                "recipients",
+                "set",
+                "pref:25",
+                "--channel",
+                "email",
+                "--address",
+                "chiiki@pref.shiga.example.jp",
+            ],
+        )
         assert ok.exit_code == 0, ok.output
         assert "pref:25 (滋賀県): email chiiki@pref.shiga.example.jp" in ok.output
         bad = runner.invoke(app, ["recipients", "set", "pref:25", "--channel", "email", "--address", "x"])

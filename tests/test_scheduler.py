@@ -56,9 +56,20 @@ def fy_now() -> int:
 
 def add_zone(engine: Engine, zone_id: str, phase: str = "pdca", current_fy: int | None = None) -> None:
     with Session(engine) as s:
-        s.add(ZoneRow(id=zone_id, name=zone_id, programme="settlement", phase=phase, central_codes="252026",
-                      prefecture_codes=",25,", current_fy=current_fy, version=1,
-                      updated_at=datetime.now(TOKYO), state_json="{}"))
+        s.add(
+            ZoneRow(
+                id=zone_id,
+                name=zone_id,
+                programme="settlement",
+                phase=phase,
+                central_codes="252026",
+                prefecture_codes=",25,",
+                current_fy=current_fy,
+                version=1,
+                updated_at=datetime.now(TOKYO),
+                state_json="{}",
+            )
+        )
         s.commit()
 
 
@@ -67,13 +78,16 @@ def settings(db_url: str, engine: Engine, tmp_path) -> Settings:  # type: ignore
     return Settings(data_dir=tmp_path, database_url=db_url)
 
 
-@pytest.mark.parametrize(("now", "hour", "expected"), [
-    (jst(2027, 3, 31, 23, 59), 9, jst(2027, 4, 1, 9, 0)),
-    (jst(2027, 4, 1, 8, 59, 59), 9, jst(2027, 4, 1, 9, 0)),
-    (jst(2027, 4, 1, 9, 1), 9, jst(2028, 4, 1, 9, 0)),
-    (jst(2027, 4, 1, 9, 1), 7, jst(2028, 4, 1, 7, 0)),
-    (jst(2027, 12, 31, 15, 0), 0, jst(2028, 4, 1, 0, 0)),  # 2027-12-31 15:00 UTC+9; no UTC drift
-])
+@pytest.mark.parametrize(
+    ("now", "hour", "expected"),
+    [
+        (jst(2027, 3, 31, 23, 59), 9, jst(2027, 4, 1, 9, 0)),
+        (jst(2027, 4, 1, 8, 59, 59), 9, jst(2027, 4, 1, 9, 0)),
+        (jst(2027, 4, 1, 9, 1), 9, jst(2028, 4, 1, 9, 0)),
+        (jst(2027, 4, 1, 9, 1), 7, jst(2028, 4, 1, 7, 0)),
+        (jst(2027, 12, 31, 15, 0), 0, jst(2028, 4, 1, 0, 0)),  # 2027-12-31 15:00 UTC+9; no UTC drift
+    ],
+)
 def test_next_fire_time_across_fiscal_years(now: datetime, hour: int, expected: datetime) -> None:
     trigger = fiscal_year_trigger(Settings(fiscal_year_review_hour=hour))
     fire = trigger.get_next_fire_time(None, now)
@@ -103,8 +117,10 @@ async def test_a_missed_april_first_runs_once_after_restart(settings: Settings, 
     try:
         await eventually(lambda: len(recorder.calls) >= 2, within=10)
         await asyncio.sleep(1.0)
-        assert sorted(recorder.calls) == [("metropolitan-342076", fy, f"calendar-review-{fy}"),
-                                          ("settlement-252026", fy, f"calendar-review-{fy}")]
+        assert sorted(recorder.calls) == [
+            ("metropolitan-342076", fy, f"calendar-review-{fy}"),
+            ("settlement-252026", fy, f"calendar-review-{fy}"),
+        ]
         job = calendar.scheduler.get_job(REVIEW_JOB_ID)  # type: ignore[union-attr]
         trigger = fiscal_year_trigger(settings)
         assert job.next_run_time == trigger.get_next_fire_time(None, datetime.now(TOKYO))
@@ -149,12 +165,19 @@ async def test_beyond_grace_the_reconciliation_catches_up(settings: Settings, en
     await calendar.stop()
     assert sorted(z for z, _, _ in recorder.calls) == ["settlement-012025", "settlement-252026"]
     assert calendar.reconciled is not None and sorted(calendar.reconciled.requested) == [
-        "settlement-012025", "settlement-252026"]
+        "settlement-012025",
+        "settlement-252026",
+    ]
 
 
 async def test_refusals_are_logged_not_fatal() -> None:
-    recorder = Recorder({"a": Refused("ビジョンの公表後に年度のPDCAを始めます"), "b": ZoneNotFound("gone"),
-                         "c": RuntimeError("Temporal unreachable")})
+    recorder = Recorder(
+        {
+            "a": Refused("ビジョンの公表後に年度のPDCAを始めます"),
+            "b": ZoneNotFound("gone"),
+            "c": RuntimeError("Temporal unreachable"),
+        }
+    )
     report = await request_reviews(recorder, ["a", "b", "c", "d"], 2027)
     assert report.requested == ["d"]
     assert set(report.refused) == {"a", "b"} and "PDCA" in report.refused["a"]

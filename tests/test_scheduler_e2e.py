@@ -26,15 +26,25 @@ def fy_now() -> int:
 def pdca_zone(fy: int) -> A.StartZone:
     """湖東 as it stands on paper: one agreement, a vision published last fiscal year."""
     vision = A.PastVision(
-        title="湖東定住自立圏共生ビジョン", kpis=f.kpis(), period_start_fy=fy - 1, period_end_fy=fy + 3,
+        title="湖東定住自立圏共生ビジョン",
+        kpis=f.kpis(),
+        period_start_fy=fy - 1,
+        period_end_fy=fy + 3,
         published_on=date(fy - 1, 6, 1),
         initiatives=[VisionInitiative(perspective=Perspective.living, field="a", title="病児保育")],
     )
-    past = A.RecordedPast(agreements=[A.PastAgreement(neighbour=f.NEIGHBOURS[0], initiatives=f.initiatives(),
-                                                      concluded_on=date(fy - 2, 10, 1))], vision=vision)
+    past = A.RecordedPast(
+        agreements=[
+            A.PastAgreement(
+                neighbour=f.NEIGHBOURS[0], initiatives=f.initiatives(), concluded_on=date(fy - 2, 10, 1)
+            )
+        ],
+        vision=vision,
+    )
     # KPI-actuals reminders far off: this test is about the calendar, not reminders.
-    return f.start(declared_on=date(fy - 2, 5, 1), past=past,
-                   reminders=ReminderPolicy(kpi_actuals_due_days=3650))
+    return f.start(
+        declared_on=date(fy - 2, 5, 1), past=past, reminders=ReminderPolicy(kpi_actuals_due_days=3650)
+    )
 
 
 def phase(kenflow: Kenflow, zone_id: str) -> str | None:
@@ -53,9 +63,19 @@ async def test_reconciliation_then_april_first_open_reviews(kenflow: Kenflow) ->
     zone_id = await kenflow.service.start_zone(pdca_zone(fy))
     await eventually(lambda: phase(kenflow, zone_id) == "pdca")
     with Session(kenflow.db.engine) as s:  # in the read model, but its workflow is gone
-        s.add(ZoneRow(id="settlement-999997", name="幽霊圏域", programme="settlement", phase="pdca",
-                      central_codes="999997", prefecture_codes=",99,", version=1,
-                      updated_at=datetime.now(TOKYO), state_json="{}"))
+        s.add(
+            ZoneRow(
+                id="settlement-999997",
+                name="幽霊圏域",
+                programme="settlement",
+                phase="pdca",
+                central_codes="999997",
+                prefecture_codes=",99,",
+                version=1,
+                updated_at=datetime.now(TOKYO),
+                state_json="{}",
+            )
+        )
         s.commit()
 
     clock = {"now": datetime(fy, 3, 1, 12, tzinfo=TOKYO)}  # still the previous fiscal year

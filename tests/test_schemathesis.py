@@ -52,12 +52,18 @@ def _seed_zone(live: LiveStack, auth: dict[str, str]) -> None:
     nb = {"Authorization": f"Bearer {live.token('municipality', NB.code)}"}
     with httpx.Client(base_url=live.url, timeout=30) as http:
         assert http.post("/api/zones", json=body, headers=auth).status_code == 201
-        agreement = {"neighbour": NB.model_dump(mode="json"), "drafted_on": today,
-                     "initiatives": [i.model_dump(mode="json") for i in f.initiatives()]}
+        agreement = {
+            "neighbour": NB.model_dump(mode="json"),
+            "drafted_on": today,
+            "initiatives": [i.model_dump(mode="json") for i in f.initiatives()],
+        }
         assert http.post(f"/api/zones/{ZONE}/agreements", json=agreement, headers=hub).status_code == 200
         for who in (hub, nb):
-            r = http.post(f"/api/zones/{ZONE}/agreements/{NB.code}/resolutions", headers=who,
-                          json={"resolved_on": today, "number": "議第1号"})
+            r = http.post(
+                f"/api/zones/{ZONE}/agreements/{NB.code}/resolutions",
+                headers=who,
+                json={"resolved_on": today, "number": "議第1号"},
+            )
             assert r.status_code == 200, r.text
 
 
@@ -71,12 +77,20 @@ def target(live: LiveStack) -> tuple[FastAPI, dict[str, str]]:
 
 def _no_5xx(case: schemathesis.Case, response: schemathesis.Response) -> None:
     assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} → {response.status_code}: {response.text[:500]}")
+        f"{case.method} {case.formatted_path} → {response.status_code}: {response.text[:500]}"
+    )
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 def test_no_server_errors(case: schemathesis.Case, target: tuple[FastAPI, dict[str, str]]) -> None:
     """Each generated request as is (mostly unknown zones), then aimed at the real zone and its
     real neighbour, so bodies that pass validation meet the policy, Temporal and the rules."""
@@ -92,8 +106,15 @@ def test_no_server_errors(case: schemathesis.Case, target: tuple[FastAPI, dict[s
 
 def test_schema_lists_the_contract(target: tuple[FastAPI, dict[str, str]]) -> None:
     paths = set(_spec()["paths"])
-    for p in ("/api/zones/{zone_id}/agreements/{municipality_code}/resolutions",
-              "/api/zones/{zone_id}/kpis/actuals:bulk", "/api/zones/{zone_id}/fiscal-years/{fy}/action",
-              "/api/stats", "/api/notices", "/api/eligibility", "/api/municipalities", "/api/health"):
+    for p in (
+        "/api/zones/{zone_id}/agreements/{municipality_code}/resolutions",
+        "/api/zones/{zone_id}/kpis/actuals:bulk",
+        "/api/zones/{zone_id}/fiscal-years/{fy}/action",
+        "/api/stats",
+        "/api/notices",
+        "/api/eligibility",
+        "/api/municipalities",
+        "/api/health",
+    ):
         assert p in paths
     assert Path(__file__).exists()

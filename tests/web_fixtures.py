@@ -58,8 +58,13 @@ class WebStack:
 
 def web_settings(root: Path) -> Settings:
     url = f"sqlite:///{root / 'kenflow.db'}"
-    return Settings(data_dir=root, database_url=url, default_channel="file",
-                    task_queue=f"kenflow-web-{uuid.uuid4().hex[:8]}", secret_key="test-secret-" + uuid.uuid4().hex)
+    return Settings(
+        data_dir=root,
+        database_url=url,
+        default_channel="file",
+        task_queue=f"kenflow-web-{uuid.uuid4().hex[:8]}",
+        secret_key="test-secret-" + uuid.uuid4().hex,
+    )
 
 
 @asynccontextmanager
@@ -173,7 +178,9 @@ class LiveStack:
             self.temporal_target = env.client.service_client.config.target_host
             async with build_worker(env.client, self.settings, self.engine):
                 app = create_app(self.settings, client=env.client, engine=self.engine)
-                config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+                config = uvicorn.Config(
+                    app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+                )
                 server = uvicorn.Server(config)
                 server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
                 serving = asyncio.create_task(server.serve())

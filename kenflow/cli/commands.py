@@ -1,4 +1,5 @@
 """Imports every command module so each can register on `app`. One line per module."""
+
 # ruff: noqa: F401, I001
 from . import eligibility
 from . import kpi

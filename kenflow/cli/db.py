@@ -23,10 +23,12 @@ from kenflow.db.seed import import_municipalities, load_seed
 from kenflow.settings import get_settings
 from models.codes import CodeError, prefecture_name
 
-db_app = typer.Typer(help="データベース (the read-model database)", no_args_is_help=True,
-                     pretty_exceptions_enable=False)
-municipalities_app = typer.Typer(help="市町村 (municipalities and their figures)", no_args_is_help=True,
-                                 pretty_exceptions_enable=False)
+db_app = typer.Typer(
+    help="データベース (the read-model database)", no_args_is_help=True, pretty_exceptions_enable=False
+)
+municipalities_app = typer.Typer(
+    help="市町村 (municipalities and their figures)", no_args_is_help=True, pretty_exceptions_enable=False
+)
 app.add_typer(db_app, name="db")
 app.add_typer(municipalities_app, name="municipalities")
 
@@ -67,8 +69,10 @@ def import_command(
     except CsvImportError as err:
         for e in err.errors:
             typer.echo(str(e), err=True)
-        _fail(f"取り込みを中止しました。{len(err.errors)} 件のエラー、登録は0件です "
-              f"(import aborted: {len(err.errors)} error(s), nothing written)")
+        _fail(
+            f"取り込みを中止しました。{len(err.errors)} 件のエラー、登録は0件です "
+            f"(import aborted: {len(err.errors)} error(s), nothing written)"
+        )
     n = import_municipalities(_engine(), rows)
     typer.echo(f"{n} 件を取り込みました ({n} municipalities imported)")
 
@@ -87,9 +91,15 @@ def list_command(
     table = Table("団体コード", "名称", "都道府県", "種別", "人口", "昼夜間人口比率", "出典")
     for r in rows:
         kind = "指定都市" if r.designated_city else "中核市" if r.core_city else r.kind
-        table.add_row(r.code, r.name, prefecture_name(r.prefecture_code), kind,
-                      f"{r.population:,}" if r.population is not None else "—",
-                      f"{r.day_night_ratio:.3f}" if r.day_night_ratio is not None else "—", r.source)
+        table.add_row(
+            r.code,
+            r.name,
+            prefecture_name(r.prefecture_code),
+            kind,
+            f"{r.population:,}" if r.population is not None else "—",
+            f"{r.day_night_ratio:.3f}" if r.day_night_ratio is not None else "—",
+            r.source,
+        )
     Console().print(table)
     if not rows:
         typer.echo("該当する市町村はありません (no municipalities match)")

@@ -25,7 +25,10 @@ app.add_typer(token_app, name="token")
 def issue_command(
     role: Annotated[str, typer.Option("--role", help="ministry | prefecture | municipality")],
     code: Annotated[
-        str | None, typer.Option("--code", help="都道府県コード(25)または団体コード(252026) (prefecture or municipality code)")
+        str | None,
+        typer.Option(
+            "--code", help="都道府県コード(25)または団体コード(252026) (prefecture or municipality code)"
+        ),
     ] = None,
     label: Annotated[str | None, typer.Option("--label", help="表示名 (display name)")] = None,
 ) -> None:

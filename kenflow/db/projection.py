@@ -98,24 +98,42 @@ def zone_row(state: ZoneState, version: int, updated_at: datetime) -> Row:
 def member_rows(state: ZoneState) -> list[Row]:
     rows: dict[str, Row] = {}
     for m in state.central_cities:
-        rows[m.code] = {"zone_id": state.zone_id, "municipality_code": m.code, "name": m.name,
-                        "role": "central", "prefecture_code": m.prefecture_code, "agreement_status": None}
+        rows[m.code] = {
+            "zone_id": state.zone_id,
+            "municipality_code": m.code,
+            "name": m.name,
+            "role": "central",
+            "prefecture_code": m.prefecture_code,
+            "agreement_status": None,
+        }
     for code, ag in state.agreements.items():
         if code not in rows:
-            rows[code] = {"zone_id": state.zone_id, "municipality_code": code, "name": ag.neighbour.name,
-                          "role": "neighbour", "prefecture_code": ag.neighbour.prefecture_code,
-                          "agreement_status": ag.status.value}
+            rows[code] = {
+                "zone_id": state.zone_id,
+                "municipality_code": code,
+                "name": ag.neighbour.name,
+                "role": "neighbour",
+                "prefecture_code": ag.neighbour.prefecture_code,
+                "agreement_status": ag.status.value,
+            }
     return list(rows.values())
 
 
 def agreement_rows(state: ZoneState) -> list[Row]:
     return [
         {
-            "zone_id": state.zone_id, "neighbour_code": code, "neighbour_name": ag.neighbour.name,
-            "hub_code": ag.hub_code, "title": ag.title, "status": ag.status.value, "version": ag.version,
-            "drafted_on": ag.drafted_on, "concluded_on": ag.concluded_on,
+            "zone_id": state.zone_id,
+            "neighbour_code": code,
+            "neighbour_name": ag.neighbour.name,
+            "hub_code": ag.hub_code,
+            "title": ag.title,
+            "status": ag.status.value,
+            "version": ag.version,
+            "drafted_on": ag.drafted_on,
+            "concluded_on": ag.concluded_on,
             "abolition_effective_on": ag.abolition.effective_on if ag.abolition else None,
-            "ended_on": ag.ended_on, "cross_prefecture": ag.neighbour.prefecture_code != ag.hub_code[:2],
+            "ended_on": ag.ended_on,
+            "cross_prefecture": ag.neighbour.prefecture_code != ag.hub_code[:2],
         }
         for code, ag in state.agreements.items()
     ]
@@ -124,9 +142,15 @@ def agreement_rows(state: ZoneState) -> list[Row]:
 def vision_rows(state: ZoneState) -> list[Row]:
     rows = {
         v.version: {
-            "zone_id": state.zone_id, "version": v.version, "title": v.title, "status": v.status.value,
-            "revision": v.revision, "drafted_on": v.drafted_on, "published_on": v.published_on,
-            "period_start_fy": v.period_start_fy, "period_end_fy": v.period_end_fy,
+            "zone_id": state.zone_id,
+            "version": v.version,
+            "title": v.title,
+            "status": v.status.value,
+            "revision": v.revision,
+            "drafted_on": v.drafted_on,
+            "published_on": v.published_on,
+            "period_start_fy": v.period_start_fy,
+            "period_end_fy": v.period_end_fy,
         }
         for v in state.visions
     }
@@ -137,12 +161,22 @@ def kpi_rows(state: ZoneState) -> list[Row]:
     out = []
     for k in state.kpis.values():
         t = k.current
-        out.append({
-            "zone_id": state.zone_id, "kpi_id": k.id, "name": k.name, "perspective": k.perspective.value,
-            "field": k.field, "unit": k.unit, "kind": k.kind.value, "target_version": t.version,
-            "baseline_value": t.baseline.value, "baseline_fy": t.baseline.fy,
-            "target_value": t.target.value, "target_fy": t.target.fy,
-        })
+        out.append(
+            {
+                "zone_id": state.zone_id,
+                "kpi_id": k.id,
+                "name": k.name,
+                "perspective": k.perspective.value,
+                "field": k.field,
+                "unit": k.unit,
+                "kind": k.kind.value,
+                "target_version": t.version,
+                "baseline_value": t.baseline.value,
+                "baseline_fy": t.baseline.fy,
+                "target_value": t.target.value,
+                "target_fy": t.target.fy,
+            }
+        )
     return out
 
 
@@ -151,9 +185,16 @@ def evaluation_rows(state: ZoneState) -> list[Row]:
     for review in state.reviews.values():
         for e in review.evaluations:
             rows[(e.kpi_id, e.fy)] = {
-                "zone_id": state.zone_id, "kpi_id": e.kpi_id, "fy": e.fy, "target_version": e.target_version,
-                "actual": e.actual, "estimate": e.estimate, "achievement_rate": e.achievement_rate,
-                "expected_value": e.expected_value, "status": e.status.value, "grade": e.grade,
+                "zone_id": state.zone_id,
+                "kpi_id": e.kpi_id,
+                "fy": e.fy,
+                "target_version": e.target_version,
+                "actual": e.actual,
+                "estimate": e.estimate,
+                "achievement_rate": e.achievement_rate,
+                "expected_value": e.expected_value,
+                "status": e.status.value,
+                "grade": e.grade,
             }
     return list(rows.values())
 
@@ -161,9 +202,16 @@ def evaluation_rows(state: ZoneState) -> list[Row]:
 def audit_rows(zone_id: str, entries: Iterable[TimelineEntry]) -> list[Row]:
     rows = {
         e.seq: {
-            "zone_id": zone_id, "seq": e.seq, "at": e.at, "on": e.on, "act": e.act,
-            "actor_role": e.actor.role.value, "actor_code": e.actor.code, "actor_name": e.actor.name,
-            "summary": e.summary, "result": "accepted",
+            "zone_id": zone_id,
+            "seq": e.seq,
+            "at": e.at,
+            "on": e.on,
+            "act": e.act,
+            "actor_role": e.actor.role.value,
+            "actor_code": e.actor.code,
+            "actor_name": e.actor.name,
+            "summary": e.summary,
+            "result": "accepted",
         }
         for e in entries
     }
@@ -173,10 +221,19 @@ def audit_rows(zone_id: str, entries: Iterable[TimelineEntry]) -> list[Row]:
 def notice_rows(state: ZoneState) -> list[Row]:
     rows = {
         n.key: {
-            "key": n.key, "zone_id": n.zone_id, "document": n.document, "version": n.version,
-            "recipient": n.recipient, "kind": n.kind.value, "subject": n.subject, "body": n.body,
-            "created_at": n.created_at, "status": n.status.value, "failure": n.failure,
-            "delivered_at": None, "attempts": 0,
+            "key": n.key,
+            "zone_id": n.zone_id,
+            "document": n.document,
+            "version": n.version,
+            "recipient": n.recipient,
+            "kind": n.kind.value,
+            "subject": n.subject,
+            "body": n.body,
+            "created_at": n.created_at,
+            "status": n.status.value,
+            "failure": n.failure,
+            "delivered_at": None,
+            "attempts": 0,
         }
         for n in state.notices
         if n.status is not NoticeStatus.delivered

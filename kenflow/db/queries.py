@@ -59,8 +59,13 @@ def _value(v: Any) -> Any:
 # --------------------------------------------------------------------------- zones
 
 
-def list_zones(db: Db, phase: str | None = None, prefecture: str | None = None,
-               programme: str | None = None, municipality_code: str | None = None) -> list[ZoneRow]:
+def list_zones(
+    db: Db,
+    phase: str | None = None,
+    prefecture: str | None = None,
+    programme: str | None = None,
+    municipality_code: str | None = None,
+) -> list[ZoneRow]:
     """Zones ordered by id. `prefecture` takes '25', '滋賀県' or '滋賀'; `municipality_code` five or
     six digits and matches any member (central city or neighbour, any agreement status).
     Raises models.codes.CodeError on a code or prefecture that cannot exist."""
@@ -97,8 +102,14 @@ def get_zone(db: Db, zone_id: str) -> ZoneDetail | None:
 
 
 def timeline_entry(a: AuditRow) -> TimelineEntry:
-    return TimelineEntry(seq=a.seq or 0, at=a.at, on=a.on, act=a.act, summary=a.summary,
-                         actor=Actor(role=Role(a.actor_role), code=a.actor_code, name=a.actor_name))
+    return TimelineEntry(
+        seq=a.seq or 0,
+        at=a.at,
+        on=a.on,
+        act=a.act,
+        summary=a.summary,
+        actor=Actor(role=Role(a.actor_role), code=a.actor_code, name=a.actor_name),
+    )
 
 
 def zone_timeline(db: Db, zone_id: str, include_refused: bool = True) -> list[AuditRow]:
@@ -141,8 +152,9 @@ def zone_kpis(db: Db, zone_id: str) -> list[KpiRow]:
 
 
 def kpi_evaluations(db: Db, zone_id: str | None = None, fy: int | None = None) -> list[KpiEvaluationRow]:
-    stmt = select(KpiEvaluationRow).order_by(KpiEvaluationRow.zone_id, KpiEvaluationRow.fy,
-                                             KpiEvaluationRow.kpi_id)
+    stmt = select(KpiEvaluationRow).order_by(
+        KpiEvaluationRow.zone_id, KpiEvaluationRow.fy, KpiEvaluationRow.kpi_id
+    )
     if zone_id is not None:
         stmt = stmt.where(KpiEvaluationRow.zone_id == zone_id)
     if fy is not None:
@@ -154,8 +166,9 @@ def kpi_evaluations(db: Db, zone_id: str | None = None, fy: int | None = None) -
 # --------------------------------------------------------------------------- notices
 
 
-def list_notices(db: Db, zone_id: str | None = None, status: str | None = None,
-                 limit: int | None = None) -> list[NoticeRow]:
+def list_notices(
+    db: Db, zone_id: str | None = None, status: str | None = None, limit: int | None = None
+) -> list[NoticeRow]:
     """Newest first."""
     stmt = select(NoticeRow).order_by(col(NoticeRow.created_at).desc(), NoticeRow.key)
     if zone_id is not None:
@@ -169,8 +182,11 @@ def list_notices(db: Db, zone_id: str | None = None, status: str | None = None,
 
 
 def notice_deliveries(db: Db, key: str) -> list[DeliveryAttemptRow]:
-    stmt = select(DeliveryAttemptRow).where(DeliveryAttemptRow.notice_key == key).order_by(
-        DeliveryAttemptRow.at, DeliveryAttemptRow.id)
+    stmt = (
+        select(DeliveryAttemptRow)
+        .where(DeliveryAttemptRow.notice_key == key)
+        .order_by(DeliveryAttemptRow.at, DeliveryAttemptRow.id)
+    )
     with _session(db) as s:
         return list(s.scalars(stmt))
 
@@ -178,8 +194,9 @@ def notice_deliveries(db: Db, key: str) -> list[DeliveryAttemptRow]:
 # --------------------------------------------------------------------------- municipalities
 
 
-def search_municipalities(db: Db, q: str | None = None, prefecture: str | None = None,
-                          limit: int = 50) -> list[MunicipalityRow]:
+def search_municipalities(
+    db: Db, q: str | None = None, prefecture: str | None = None, limit: int = 50
+) -> list[MunicipalityRow]:
     """By name fragment (彦根) or code prefix (25202, 252026); ordered by code."""
     stmt = select(MunicipalityRow).order_by(MunicipalityRow.code).limit(limit)
     if prefecture:
@@ -240,13 +257,20 @@ class ProgrammeStats(BaseModel):
 
 def national_stats(db: Db, as_of: date | None = None) -> dict[Programme, ProgrammeStats]:
     """Per programme; `as_of` counts declarations and formations on or before that date."""
-    zone_cols = (ZoneRow.id, ZoneRow.programme, ZoneRow.central_codes, ZoneRow.single_city,
-                 ZoneRow.declared_on, ZoneRow.formed_on)
+    zone_cols = (
+        ZoneRow.id,
+        ZoneRow.programme,
+        ZoneRow.central_codes,
+        ZoneRow.single_city,
+        ZoneRow.declared_on,
+        ZoneRow.formed_on,
+    )
     with _session(db) as s:
         zones = s.execute(select(*zone_cols).where(col(ZoneRow.ended_on).is_(None))).all()
         members = s.execute(
-            select(ZoneMemberRow.zone_id, ZoneMemberRow.municipality_code, ZoneMemberRow.prefecture_code)
-            .where((ZoneMemberRow.role == "central") | col(ZoneMemberRow.agreement_status).in_(LIVE))
+            select(
+                ZoneMemberRow.zone_id, ZoneMemberRow.municipality_code, ZoneMemberRow.prefecture_code
+            ).where((ZoneMemberRow.role == "central") | col(ZoneMemberRow.agreement_status).in_(LIVE))
         ).all()
         published = select(VisionRow.zone_id).where(VisionRow.status == "published").distinct()
         with_vision = set(s.scalars(published))
@@ -285,10 +309,25 @@ def phase_counts(db: Db) -> dict[tuple[str, str], int]:
 
 
 __all__: Sequence[str] = [
-    "ProgrammeStats", "ZoneDetail", "get_municipality", "get_zone", "kpi_evaluations", "list_notices",
-    "list_zones", "national_stats", "notice_deliveries", "phase_counts", "recent_audit",
-    "search_municipalities", "timeline_entry", "zone_agreements", "zone_kpis", "zone_members",
-    "zone_timeline", "zone_visions", "zones_of_municipality",
+    "ProgrammeStats",
+    "ZoneDetail",
+    "get_municipality",
+    "get_zone",
+    "kpi_evaluations",
+    "list_notices",
+    "list_zones",
+    "national_stats",
+    "notice_deliveries",
+    "phase_counts",
+    "recent_audit",
+    "search_municipalities",
+    "timeline_entry",
+    "zone_agreements",
+    "zone_kpis",
+    "zone_members",
+    "zone_timeline",
+    "zone_visions",
+    "zones_of_municipality",
 ]
 
 
@@ -299,9 +338,13 @@ class _KpiSlice(BaseModel):
     actuals: list[KpiActual] = []
 
 
-def national_kpis(db: Db, programme: str | None = None) -> list[tuple[str, list[KpiDefinition], list[KpiActual]]]:
+def national_kpis(
+    db: Db, programme: str | None = None
+) -> list[tuple[str, list[KpiDefinition], list[KpiActual]]]:
     """(zone id, KPI definitions, actuals) for every formed zone that has not ended."""
-    q = select(ZoneRow.id, ZoneRow.state_json).where(ZoneRow.formed_on.is_not(None), ZoneRow.ended_on.is_(None))
+    q = select(ZoneRow.id, ZoneRow.state_json).where(
+        ZoneRow.formed_on.is_not(None), ZoneRow.ended_on.is_(None)
+    )
     if programme:
         q = q.where(ZoneRow.programme == programme)
     with _session(db) as s:

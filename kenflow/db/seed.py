@@ -37,12 +37,22 @@ def seed_rows() -> list[dict[str, Any]]:
     for c in [*reg.settlement_central_cities, *reg.eligible_cities, *reg.metropolitan_central_cities]:
         if c.code is None:
             continue
-        row = rows.setdefault(c.code, {
-            "code": c.code, "name": c.name, "prefecture_code": c.code[:2], "kind": "city",
-            "designated_city": _designated(c.code), "core_city": False, "population": None,
-            "day_night_ratio": None, "commute_share_to_metro": None, "former_cities_json": "[]",
-            "source": "seed",
-        })
+        row = rows.setdefault(
+            c.code,
+            {
+                "code": c.code,
+                "name": c.name,
+                "prefecture_code": c.code[:2],
+                "kind": "city",
+                "designated_city": _designated(c.code),
+                "core_city": False,
+                "population": None,
+                "day_night_ratio": None,
+                "commute_share_to_metro": None,
+                "former_cities_json": "[]",
+                "source": "seed",
+            },
+        )
         row["core_city"] = row["core_city"] or bool(c.core_city)
     return list(rows.values())
 
@@ -66,9 +76,15 @@ def load_seed(engine: Engine) -> int:
 
 def municipality_row(m: Municipality, source: str = "csv") -> dict[str, Any]:
     return {
-        "code": m.code, "name": m.name, "prefecture_code": m.prefecture_code, "kind": m.kind.value,
-        "designated_city": m.designated_city, "core_city": m.core_city, "population": m.population,
-        "day_night_ratio": m.day_night_ratio, "commute_share_to_metro": m.commute_share_to_metro,
+        "code": m.code,
+        "name": m.name,
+        "prefecture_code": m.prefecture_code,
+        "kind": m.kind.value,
+        "designated_city": m.designated_city,
+        "core_city": m.core_city,
+        "population": m.population,
+        "day_night_ratio": m.day_night_ratio,
+        "commute_share_to_metro": m.commute_share_to_metro,
         "former_cities_json": json.dumps([f.model_dump() for f in m.former_cities], ensure_ascii=False),
         "source": source,
     }
@@ -92,8 +108,13 @@ def import_municipalities(engine: Engine, rows: Iterable[Municipality]) -> int:
 def to_municipality(row: MunicipalityRow) -> Municipality:
     """A stored row back as the model the eligibility rules take."""
     return Municipality(
-        code=row.code, name=row.name, kind=row.kind, designated_city=row.designated_city,  # type: ignore[arg-type]
-        core_city=row.core_city, population=row.population, day_night_ratio=row.day_night_ratio,
+        code=row.code,
+        name=row.name,
+        kind=row.kind,
+        designated_city=row.designated_city,  # type: ignore[arg-type]
+        core_city=row.core_city,
+        population=row.population,
+        day_night_ratio=row.day_night_ratio,
         commute_share_to_metro=row.commute_share_to_metro,
         former_cities=json.loads(row.former_cities_json or "[]"),
     )

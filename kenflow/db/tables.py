@@ -281,6 +281,17 @@ class SchedulerLockRow(SQLModel, table=True):
 
 
 READ_MODEL_TABLES = (
-    ZoneRow, ZoneMemberRow, AgreementRow, VisionRow, KpiRow, KpiEvaluationRow, AuditRow,
-    MunicipalityRow, NoticeRow, DeliveryAttemptRow, RecipientRow, ApiTokenRow, SchedulerLockRow,
+    ZoneRow,
+    ZoneMemberRow,
+    AgreementRow,
+    VisionRow,
+    KpiRow,
+    KpiEvaluationRow,
+    AuditRow,
+    MunicipalityRow,
+    NoticeRow,
+    DeliveryAttemptRow,
+    RecipientRow,
+    ApiTokenRow,
+    SchedulerLockRow,
 )

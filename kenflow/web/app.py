@@ -56,8 +56,9 @@ def _engine(settings: Settings) -> Engine:
     return engine_for(settings.db_url)
 
 
-def create_app(settings: Settings | None = None, client: Client | None = None,
-               engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, client: Client | None = None, engine: Engine | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     web = Web(settings=settings, engine=engine or _engine(settings))
     if client is not None:
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None,
     app = FastAPI(
         title="kenflow API",
         description="定住自立圏・連携中枢都市圏のワークフロー (workflows for cooperation zones). "
-                    "認証: `kenflow token issue` で発行したトークンを Authorization: Bearer で送信。",
+        "認証: `kenflow token issue` で発行したトークンを Authorization: Bearer で送信。",
         version="1.0",
         lifespan=lifespan,
     )
@@ -86,7 +87,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None,
     app.include_router(api_acts.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(SessionMiddleware, secret_key=secret_key(settings), session_cookie="kenflow_session",
-                       max_age=SESSION_DAYS * 86400, same_site="lax", https_only=False)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key(settings),
+        session_cookie="kenflow_session",
+        max_age=SESSION_DAYS * 86400,
+        same_site="lax",
+        https_only=False,
+    )
     app.add_middleware(GuardMiddleware)  # added last: outermost
     return app

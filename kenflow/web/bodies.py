@@ -101,7 +101,9 @@ class ResolutionBody(BaseModel):
         return self.municipality_code or str(actor.code or "")
 
     def act(self, actor: Actor, neighbour_code: str) -> A.RecordResolution:
-        res = Resolution(municipality_code=self.council(actor), resolved_on=self.resolved_on, number=self.number)
+        res = Resolution(
+            municipality_code=self.council(actor), resolved_on=self.resolved_on, number=self.number
+        )
         return A.RecordResolution(actor=actor, neighbour_code=neighbour_code, resolution=res)
 
 
@@ -119,8 +121,9 @@ class AbolitionBody(BaseModel):
     def act(self, actor: Actor, neighbour_code: str) -> A.NotifyAbolition:
         by = self.council(actor)
         res = Resolution(municipality_code=by, resolved_on=self.resolved_on, number=self.number)
-        return A.NotifyAbolition(actor=actor, neighbour_code=neighbour_code, by=by, resolution=res,
-                                 notified_on=self.notified_on)
+        return A.NotifyAbolition(
+            actor=actor, neighbour_code=neighbour_code, by=by, resolution=res, notified_on=self.notified_on
+        )
 
 
 class PolicyBody(BaseModel):

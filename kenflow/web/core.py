@@ -129,7 +129,9 @@ def pydantic_messages(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ())]
-        out.append({"loc": loc, "msg": plain_ja(e), "msg_en": str(e.get("msg", "")), "type": str(e.get("type", ""))})
+        out.append(
+            {"loc": loc, "msg": plain_ja(e), "msg_en": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        )
     return out
 
 

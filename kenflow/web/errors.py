@@ -51,8 +51,9 @@ def _web(request: Request) -> Web:
 
 
 async def _audit(request: Request, reason: str) -> None:
-    await _web(request).audit(request.path_params.get("zone_id"), _act_name(request),
-                              getattr(request.state, "actor", None), reason)
+    await _web(request).audit(
+        request.path_params.get("zone_id"), _act_name(request), getattr(request.state, "actor", None), reason
+    )
 
 
 def _json(status: int, detail: Any, **extra: Any) -> JSONResponse:
@@ -114,8 +115,11 @@ def install_handlers(app: FastAPI) -> None:
 
 def _plain(status: int, detail: str) -> tuple[Message, Message]:
     body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
-    start: Message = {"type": "http.response.start", "status": status,
-                      "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
     return start, {"type": "http.response.body", "body": body}
 
 
@@ -161,8 +165,10 @@ class GuardMiddleware:
 
     def _too_large(self, scope: Scope) -> str:
         mb = self._limit(scope) // (1024 * 1024)
-        return (f"送信されたデータが大きすぎます(上限 {mb} MB)。文書は分割するか、添付ファイルを小さくしてください"
-                f" (request body larger than {mb} MB)")
+        return (
+            f"送信されたデータが大きすぎます(上限 {mb} MB)。文書は分割するか、添付ファイルを小さくしてください"
+            f" (request body larger than {mb} MB)"
+        )
 
     async def _bounded(self, scope: Scope, receive: Receive) -> Receive | None:
         """A receive that replays the body, or None if the body is over the cap."""

@@ -43,13 +43,34 @@ def tasks_for(state: ZoneState, code: str) -> list[Task]:
         if ag.status is AgreementStatus.drafted and code in ag.parties and code not in ag.resolutions:
             other = ag.hub_code if code == neighbour else neighbour
             other_m = state.municipality(other)
-            out.append(Task(_dom("res", zid, neighbour), "resolution", zid, zname,
-                            f"{ag.title}の議会の議決", f"/inbox/{zid}/resolutions/{neighbour}",
-                            counterpart=other_m.name if other_m else other))
+            out.append(
+                Task(
+                    _dom("res", zid, neighbour),
+                    "resolution",
+                    zid,
+                    zname,
+                    f"{ag.title}の議会の議決",
+                    f"/inbox/{zid}/resolutions/{neighbour}",
+                    counterpart=other_m.name if other_m else other,
+                )
+            )
     v = state.vision
-    if v is not None and v.status is VisionStatus.reviewed and code in v.consultees and code not in v.consultations:
-        out.append(Task(_dom("con", zid, str(v.version)), "consultation", zid, zname,
-                        f"{v.title}(第{v.version}版)への協議の回答", f"/inbox/{zid}/consultations/{code}"))
+    if (
+        v is not None
+        and v.status is VisionStatus.reviewed
+        and code in v.consultees
+        and code not in v.consultations
+    ):
+        out.append(
+            Task(
+                _dom("con", zid, str(v.version)),
+                "consultation",
+                zid,
+                zname,
+                f"{v.title}(第{v.version}版)への協議の回答",
+                f"/inbox/{zid}/consultations/{code}",
+            )
+        )
     if code in state.member_codes() and state.published_vision is not None:
         for fy, review in sorted(state.reviews.items()):
             if review.check_on is not None:
@@ -57,8 +78,18 @@ def tasks_for(state: ZoneState, code: str) -> list[Task]:
             have = {a.kpi_id for a in state.actuals if a.fy == fy}
             for k in state.kpis.values():
                 if k.id not in have:
-                    out.append(Task(_dom("kpi", zid, k.id, str(fy)), "kpi", zid, zname, k.name,
-                                    f"/inbox/{zid}/kpis/{k.id}/{fy}", kpi=k, fy=fy))
+                    out.append(
+                        Task(
+                            _dom("kpi", zid, k.id, str(fy)),
+                            "kpi",
+                            zid,
+                            zname,
+                            k.name,
+                            f"/inbox/{zid}/kpis/{k.id}/{fy}",
+                            kpi=k,
+                            fy=fy,
+                        )
+                    )
     return out
 
 

@@ -27,8 +27,14 @@ def _choice(value: str | None, allowed: set[str]) -> str | None:
     return value if value in allowed else None
 
 
-def dashboard(engine: Engine, actor: Actor, prefecture: str | None, programme: str | None,
-              phase: str | None, today: date) -> dict[str, Any]:
+def dashboard(
+    engine: Engine,
+    actor: Actor,
+    prefecture: str | None,
+    programme: str | None,
+    phase: str | None,
+    today: date,
+) -> dict[str, Any]:
     try:
         pref = normalize_prefecture(prefecture) if prefecture else None
     except CodeError:
@@ -43,19 +49,28 @@ def dashboard(engine: Engine, actor: Actor, prefecture: str | None, programme: s
     rows = []
     for z in zones:
         st = states[z.id]
-        rows.append({
-            "zone": z, "programme_ja": Programme(z.programme).ja, "phase_ja": PHASE_JA[Phase(z.phase)],
-            "central": "・".join(m.name for m in st.central_cities),
-            "prefectures": "・".join(PREFECTURES.get(p, p) for p in st.prefecture_codes()),
-            "formed_ja": views.ja(z.formed_on),
-            "overdue": [{"what": o.what, "since_ja": views.ja(o.since)} for o in reads.overdue_items(st, today)],
-            "kpi": {s.value: kpi[z.id][s.value] for s in KpiStatus if kpi.get(z.id, Counter())[s.value]},
-        })
+        rows.append(
+            {
+                "zone": z,
+                "programme_ja": Programme(z.programme).ja,
+                "phase_ja": PHASE_JA[Phase(z.phase)],
+                "central": "・".join(m.name for m in st.central_cities),
+                "prefectures": "・".join(PREFECTURES.get(p, p) for p in st.prefecture_codes()),
+                "formed_ja": views.ja(z.formed_on),
+                "overdue": [
+                    {"what": o.what, "since_ja": views.ja(o.since)} for o in reads.overdue_items(st, today)
+                ],
+                "kpi": {s.value: kpi[z.id][s.value] for s in KpiStatus if kpi.get(z.id, Counter())[s.value]},
+            }
+        )
     formed = Counter[int]()
     for per_programme in reads.formed_per_year(zones).values():
         formed.update(per_programme)
-    bars = [(format_fiscal_year(fy, style="short"), formed[fy]) for fy in range(min(formed), max(formed) + 1)] \
-        if formed else []
+    bars = (
+        [(format_fiscal_year(fy, style="short"), formed[fy]) for fy in range(min(formed), max(formed) + 1)]
+        if formed
+        else []
+    )
     by_field = reads.kpi_status_by_field(engine, [z.id for z in zones])
     field_rows = [(FIELDS[Perspective(p)][f], dict(c)) for (p, f), c in sorted(by_field.items())]
     figures = Q.national_stats(engine)
@@ -65,7 +80,9 @@ def dashboard(engine: Engine, actor: Actor, prefecture: str | None, programme: s
         "formed_chart": svg.bar_chart(bars, "年度別の圏域形成数"),
         "field_chart": svg.stacked_bars(field_rows, STATUS_LABELS, "政策分野別のKPIの状況"),
         "filters": {"prefecture": pref, "programme": programme, "phase": phase},
-        "prefectures": PREFECTURES, "programmes": list(Programme), "phases": PHASE_JA,
+        "prefectures": PREFECTURES,
+        "programmes": list(Programme),
+        "phases": PHASE_JA,
         "status_ja": STATUS_LABELS,
     }
 
@@ -86,7 +103,9 @@ def zone_page(engine: Engine, zone_id: str, today: date) -> dict[str, Any] | Non
         "notices": notices,
         "deliveries": reads.deliveries_by_notice(engine, [n.key for n in notices]),
         "perspectives": [p for p in Perspective if p in _perspectives(state.programme)],
-        "fields": FIELDS, "perspective_ja": PERSPECTIVE_JA, "status_ja": STATUS_LABELS,
+        "fields": FIELDS,
+        "perspective_ja": PERSPECTIVE_JA,
+        "status_ja": STATUS_LABELS,
     }
 
 

@@ -53,15 +53,34 @@ from .reads import wait_for_zone
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 templates.env.globals.update(
-    ja=views.ja, fy=views.fy_ja, num=format_value, kpi_chart=svg.kpi_chart, recipient_label=recipient_label,
-    agreement_status_ja=AGREEMENT_STATUS_JA, kind_ja=KIND_JA,
-    vision_status_ja={"drafted": "素案", "reviewed": "懇談会了承・協議中", "published": "公表済", "superseded": "旧版"},
+    ja=views.ja,
+    fy=views.fy_ja,
+    num=format_value,
+    kpi_chart=svg.kpi_chart,
+    recipient_label=recipient_label,
+    agreement_status_ja=AGREEMENT_STATUS_JA,
+    kind_ja=KIND_JA,
+    vision_status_ja={
+        "drafted": "素案",
+        "reviewed": "懇談会了承・協議中",
+        "published": "公表済",
+        "superseded": "旧版",
+    },
     notice_status_ja={"pending": "送付待ち", "delivered": "送付済", "failed": "送付失敗"},
     phase_labels=PHASE_JA,
     channel_ja={"file": "ファイル", "email": "電子メール", "webhook": "Webhook"},
-    outcome_ja={"delivered": "送付済", "retry": "再送待ち", "failed": "失敗", "skipped_duplicate": "送付済(重複)"},
+    outcome_ja={
+        "delivered": "送付済",
+        "retry": "再送待ち",
+        "failed": "失敗",
+        "skipped_duplicate": "送付済(重複)",
+    },
 )
-KINDS = {MunicipalityKind.town.value: "町", MunicipalityKind.village.value: "村", MunicipalityKind.city.value: "市"}
+KINDS = {
+    MunicipalityKind.town.value: "町",
+    MunicipalityKind.village.value: "村",
+    MunicipalityKind.city.value: "市",
+}
 
 
 def _today() -> Any:
@@ -71,13 +90,22 @@ def _today() -> Any:
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
     actor: Actor | None = getattr(request.state, "actor", None)
     flash = request.session.pop("flash", None) if "session" in request.scope else None
-    base = {"actor": actor, "actor_label": actor.label() if actor else "", "flash": flash,
-            "today": _today().isoformat(), "errors": {}, "values": {}, "error": None}
+    base = {
+        "actor": actor,
+        "actor_label": actor.label() if actor else "",
+        "flash": flash,
+        "today": _today().isoformat(),
+        "errors": {},
+        "values": {},
+        "error": None,
+    }
     return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    heading = {403: "この操作・閲覧は許可されていません", 404: "見つかりません"}.get(status, "処理できませんでした")
+    heading = {403: "この操作・閲覧は許可されていません", 404: "見つかりません"}.get(
+        status, "処理できませんでした"
+    )
     return render(request, "error.html", {"heading": heading, "message": message}, status)
 
 
@@ -110,17 +138,35 @@ def _guess(message: str, hints: dict[str, tuple[str, ...]]) -> str | None:
     return None
 
 
-async def _submit(web: Web, actor: Actor, zone_id: str, name: str, build: Callable[[], A.Act], *,
-                  subject: str | None = None, council: str | None = None,
-                  aliases: dict[str, str] | None = None, hints: dict[str, tuple[str, ...]] | None = None,
-                  ) -> tuple[A.ActResult | None, int, str | None, dict[str, str]]:
+async def _submit(
+    web: Web,
+    actor: Actor,
+    zone_id: str,
+    name: str,
+    build: Callable[[], A.Act],
+    *,
+    subject: str | None = None,
+    council: str | None = None,
+    aliases: dict[str, str] | None = None,
+    hints: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[A.ActResult | None, int, str | None, dict[str, str]]:
     """run_act for a form: (result, status, message for the form, messages per field)."""
     try:
-        return await run_act(web, actor, zone_id, name, build, subject=subject, council=council), 200, None, {}
+        return (
+            await run_act(web, actor, zone_id, name, build, subject=subject, council=council),
+            200,
+            None,
+            {},
+        )
     except ValidationError as err:
         errors = pydantic_messages(err.errors())
         await web.audit(zone_id, name, actor, "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors))
-        return None, 422, "入力内容を確認してください", {_field_of(e["loc"], aliases or {}): e["msg"] for e in errors}
+        return (
+            None,
+            422,
+            "入力内容を確認してください",
+            {_field_of(e["loc"], aliases or {}): e["msg"] for e in errors},
+        )
     except (CodeError, FiscalYearError, ValueFormatError) as err:
         await web.audit(zone_id, name, actor, str(err))
         return None, 422, str(err), {}
@@ -148,7 +194,12 @@ async def login(request: Request, web: WebDep) -> Response:
     actor = await asyncio.to_thread(actor_for_token, web.engine, token)
     if actor is None:
         await web.audit(None, "login", None, unauthenticated().message)
-        return render(request, "login.html", {"next": target, "error": "トークンが正しくないか、無効になっています"}, 401)
+        return render(
+            request,
+            "login.html",
+            {"next": target, "error": "トークンが正しくないか、無効になっています"},
+            401,
+        )
     request.session.clear()
     request.session["token_hash"] = hash_token(token)
     home = "/inbox" if actor.role is Role.municipality else "/"
@@ -166,17 +217,29 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/")
-async def dashboard(request: Request, web: WebDep, actor: PageActor, prefecture: str | None = None,
-                    programme: str | None = None, phase: str | None = None) -> Response:
+async def dashboard(
+    request: Request,
+    web: WebDep,
+    actor: PageActor,
+    prefecture: str | None = None,
+    programme: str | None = None,
+    phase: str | None = None,
+) -> Response:
     if actor.role is Role.municipality:
         return _see("/inbox")
-    ctx = await asyncio.to_thread(page_data.dashboard, web.engine, actor, prefecture, programme, phase, _today())
+    ctx = await asyncio.to_thread(
+        page_data.dashboard, web.engine, actor, prefecture, programme, phase, _today()
+    )
     return render(request, "dashboard.html", ctx)
 
 
-START_ALIASES = {"central_cities.0.code": "code", "central_cities.0.name": "city",
-                 "central_cities.0.population": "population", "central_cities.0.day_night_ratio": "ratio",
-                 "central_cities.0": "code"}
+START_ALIASES = {
+    "central_cities.0.code": "code",
+    "central_cities.0.name": "city",
+    "central_cities.0.population": "population",
+    "central_cities.0.day_night_ratio": "ratio",
+    "central_cities.0": "code",
+}
 
 
 @router.get("/zones/new")
@@ -195,15 +258,27 @@ async def new_zone(request: Request, web: WebDep, actor: PageActor) -> Response:
     form = await _form(request)
     ctx: dict[str, Any] = {"programmes": list(Programme), "values": form}
     try:
-        body = StartZoneBody.model_validate({
-            "programme": form.get("programme"), "name": form.get("name"),
-            "central_cities": [{"code": form.get("code"), "name": form.get("city"),
-                                "population": form.get("population") or None,
-                                "day_night_ratio": form.get("ratio") or None}],
-            "declaration": {"will": form.get("will"), "urban_functions": form.get("urban_functions"),
-                            "cooperation": form.get("cooperation"), "declared_on": form.get("declared_on")},
-            "override_reason": form.get("override_reason") or None,
-        })
+        body = StartZoneBody.model_validate(
+            {
+                "programme": form.get("programme"),
+                "name": form.get("name"),
+                "central_cities": [
+                    {
+                        "code": form.get("code"),
+                        "name": form.get("city"),
+                        "population": form.get("population") or None,
+                        "day_night_ratio": form.get("ratio") or None,
+                    }
+                ],
+                "declaration": {
+                    "will": form.get("will"),
+                    "urban_functions": form.get("urban_functions"),
+                    "cooperation": form.get("cooperation"),
+                    "declared_on": form.get("declared_on"),
+                },
+                "override_reason": form.get("override_reason") or None,
+            }
+        )
         start = body.act(actor)
         zone_id = await (await web.service()).start_zone(start)
     except ValidationError as err:
@@ -224,14 +299,15 @@ async def new_zone(request: Request, web: WebDep, actor: PageActor) -> Response:
 # --------------------------------------------------------------------------- a zone
 
 
-async def _zone_page(request: Request, web: Web, actor: Actor, zone_id: str, status: int = 200,
-                     **extra: Any) -> Response:
+async def _zone_page(
+    request: Request, web: Web, actor: Actor, zone_id: str, status: int = 200, **extra: Any
+) -> Response:
     ctx = await asyncio.to_thread(page_data.zone_page, web.engine, zone_id, _today())
     if ctx is None:
         return error_page(request, 404, f"圏域 {zone_id} が見つかりません")
     state = ctx["state"]
     ctx["can_draft"] = actor.role is Role.ministry or actor.code in state.central_codes
-    ctx["name_of"] = lambda code: (state.municipality(code).name if state.municipality(code) else code)
+    ctx["name_of"] = lambda code: state.municipality(code).name if state.municipality(code) else code
     ctx["kinds"] = KINDS
     return render(request, "zone.html", {**ctx, **extra}, status)
 
@@ -252,19 +328,39 @@ async def draft_agreement_form(request: Request, zone_id: str, web: WebDep, acto
     perspectives = ctx["perspectives"] if ctx else []
 
     def build() -> A.Act:
-        return DraftAgreementBody.model_validate({
-            "neighbour": {"code": form.get("neighbour_code"), "name": form.get("neighbour_name"),
-                          "kind": form.get("neighbour_kind") or "town"},
-            "initiatives": [{"perspective": p.value, "field": form.get(f"field_{p.value}", "a"),
-                             "title": form[f"initiative_{p.value}"]}
-                            for p in perspectives if form.get(f"initiative_{p.value}")],
-            "drafted_on": form.get("drafted_on"),
-        }).act(actor)
+        return DraftAgreementBody.model_validate(
+            {
+                "neighbour": {
+                    "code": form.get("neighbour_code"),
+                    "name": form.get("neighbour_name"),
+                    "kind": form.get("neighbour_kind") or "town",
+                },
+                "initiatives": [
+                    {
+                        "perspective": p.value,
+                        "field": form.get(f"field_{p.value}", "a"),
+                        "title": form[f"initiative_{p.value}"],
+                    }
+                    for p in perspectives
+                    if form.get(f"initiative_{p.value}")
+                ],
+                "drafted_on": form.get("drafted_on"),
+            }
+        ).act(actor)
 
     result, status, error, errors = await _submit(
-        web, actor, zone_id, "draft_agreement", build,
-        aliases={"neighbour.code": "neighbour_code", "neighbour.name": "neighbour_name", "neighbour": "neighbour_code"},
-        hints={"drafted_on": ("協定案の日付",), "neighbour_code": ("との協定は既に", "1対1")})
+        web,
+        actor,
+        zone_id,
+        "draft_agreement",
+        build,
+        aliases={
+            "neighbour.code": "neighbour_code",
+            "neighbour.name": "neighbour_name",
+            "neighbour": "neighbour_code",
+        },
+        hints={"drafted_on": ("協定案の日付",), "neighbour_code": ("との協定は既に", "1対1")},
+    )
     if result is None:
         return await _zone_page(request, web, actor, zone_id, status, error=error, errors=errors, values=form)
     request.session["flash"] = result.summary
@@ -282,8 +378,9 @@ async def inbox_page(request: Request, web: WebDep, actor: PageActor) -> Respons
     return render(request, "inbox.html", {"tasks": tasks, "zones": zones})
 
 
-async def _task_answer(request: Request, web: Web, actor: Actor, form: dict[str, str],
-                       submit: Callable[[], Any]) -> Response:
+async def _task_answer(
+    request: Request, web: Web, actor: Actor, form: dict[str, str], submit: Callable[[], Any]
+) -> Response:
     """Run the act of one inbox card. htmx gets the card back (200, so it swaps); a plain form
     gets a redirect on success, or the inbox with the refusal next to the field."""
     tasks, zones = await asyncio.to_thread(inbox, web.engine, str(actor.code))
@@ -310,27 +407,69 @@ async def _task_answer(request: Request, web: Web, actor: Actor, form: dict[str,
 
 
 @router.post("/inbox/{zone_id}/resolutions/{neighbour}")
-async def inbox_resolution(request: Request, zone_id: str, neighbour: str, web: WebDep, actor: PageActor) -> Response:
+async def inbox_resolution(
+    request: Request, zone_id: str, neighbour: str, web: WebDep, actor: PageActor
+) -> Response:
     form = await _form(request)
     body = {"resolved_on": form.get("resolved_on"), "number": form.get("number")}
-    return await _task_answer(request, web, actor, form, lambda: _submit(
-        web, actor, zone_id, "record_resolution", lambda: ResolutionBody.model_validate(body).act(actor, neighbour),
-        subject=neighbour, council=actor.code, hints={"resolved_on": ("議決の日付",), "number": ("議決は登録済み",)}))
+    return await _task_answer(
+        request,
+        web,
+        actor,
+        form,
+        lambda: _submit(
+            web,
+            actor,
+            zone_id,
+            "record_resolution",
+            lambda: ResolutionBody.model_validate(body).act(actor, neighbour),
+            subject=neighbour,
+            council=actor.code,
+            hints={"resolved_on": ("議決の日付",), "number": ("議決は登録済み",)},
+        ),
+    )
 
 
 @router.post("/inbox/{zone_id}/consultations/{code}")
-async def inbox_consultation(request: Request, zone_id: str, code: str, web: WebDep, actor: PageActor) -> Response:
+async def inbox_consultation(
+    request: Request, zone_id: str, code: str, web: WebDep, actor: PageActor
+) -> Response:
     form = await _form(request)
     body = {k: form.get(k) for k in ("answer", "comments", "answered_on")}
-    return await _task_answer(request, web, actor, form, lambda: _submit(
-        web, actor, zone_id, "answer_consultation", lambda: ConsultationBody.model_validate(body).act(actor, code),
-        subject=code, hints={"comments": ("意見を記入",), "answered_on": ("回答の日付",)}))
+    return await _task_answer(
+        request,
+        web,
+        actor,
+        form,
+        lambda: _submit(
+            web,
+            actor,
+            zone_id,
+            "answer_consultation",
+            lambda: ConsultationBody.model_validate(body).act(actor, code),
+            subject=code,
+            hints={"comments": ("意見を記入",), "answered_on": ("回答の日付",)},
+        ),
+    )
 
 
 @router.post("/inbox/{zone_id}/kpis/{kpi_id}/{fy}")
-async def inbox_kpi(request: Request, zone_id: str, kpi_id: str, fy: str, web: WebDep, actor: PageActor) -> Response:
+async def inbox_kpi(
+    request: Request, zone_id: str, kpi_id: str, fy: str, web: WebDep, actor: PageActor
+) -> Response:
     form = await _form(request)
     body = {"fy": fy, "value": form.get("value"), "estimate": bool(form.get("estimate"))}
-    return await _task_answer(request, web, actor, form, lambda: _submit(
-        web, actor, zone_id, "record_kpi_actuals", lambda: ActualBody.model_validate(body).act(actor, kpi_id),
-        hints={"value": ("値", "KPI")}))
+    return await _task_answer(
+        request,
+        web,
+        actor,
+        form,
+        lambda: _submit(
+            web,
+            actor,
+            zone_id,
+            "record_kpi_actuals",
+            lambda: ActualBody.model_validate(body).act(actor, kpi_id),
+            hints={"value": ("値", "KPI")},
+        ),
+    )

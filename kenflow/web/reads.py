@@ -63,19 +63,29 @@ async def wait_for_zone(engine: Engine, zone_id: str, within: float = 15.0) -> b
     return False
 
 
-def visible_zones(engine: Engine, actor: Actor, phase: str | None = None, prefecture: str | None = None,
-                  programme: str | None = None) -> list[ZoneRow]:
+def visible_zones(
+    engine: Engine,
+    actor: Actor,
+    phase: str | None = None,
+    prefecture: str | None = None,
+    programme: str | None = None,
+) -> list[ZoneRow]:
     """The zone list an actor may see (the prefecture filter is already forced by the caller)."""
     code = actor.code if actor.role is Role.municipality else None
-    return Q.list_zones(engine, phase=phase, prefecture=prefecture, programme=programme, municipality_code=code)
+    return Q.list_zones(
+        engine, phase=phase, prefecture=prefecture, programme=programme, municipality_code=code
+    )
 
 
 def deliveries_by_notice(engine: Engine, keys: list[str]) -> dict[str, list[DeliveryAttemptRow]]:
     out: dict[str, list[DeliveryAttemptRow]] = defaultdict(list)
     if not keys:
         return out
-    stmt = (select(DeliveryAttemptRow).where(col(DeliveryAttemptRow.notice_key).in_(keys))
-            .order_by(DeliveryAttemptRow.at, DeliveryAttemptRow.id))
+    stmt = (
+        select(DeliveryAttemptRow)
+        .where(col(DeliveryAttemptRow.notice_key).in_(keys))
+        .order_by(DeliveryAttemptRow.at, DeliveryAttemptRow.id)
+    )
     with Session(engine, expire_on_commit=False) as s:
         for d in s.scalars(stmt):
             out[d.notice_key].append(d)
@@ -107,10 +117,19 @@ class KpiView:
 def kpi_views(state: ZoneState, snapshots: list[KpiEvaluationRow], today: date) -> list[KpiView]:
     by_kpi: dict[str, list[KpiEvaluation]] = defaultdict(list)
     for r in snapshots:
-        by_kpi[r.kpi_id].append(KpiEvaluation(
-            kpi_id=r.kpi_id, fy=r.fy, target_version=r.target_version, actual=r.actual, estimate=r.estimate,
-            achievement_rate=r.achievement_rate, expected_value=r.expected_value, status=KpiStatus(r.status),
-            grade=r.grade))
+        by_kpi[r.kpi_id].append(
+            KpiEvaluation(
+                kpi_id=r.kpi_id,
+                fy=r.fy,
+                target_version=r.target_version,
+                actual=r.actual,
+                estimate=r.estimate,
+                achievement_rate=r.achievement_rate,
+                expected_value=r.expected_value,
+                status=KpiStatus(r.status),
+                grade=r.grade,
+            )
+        )
     out = []
     for k in state.kpis.values():
         mine = sorted((a for a in state.actuals if a.kpi_id == k.id), key=lambda a: (a.fy, a.estimate))
@@ -176,10 +195,14 @@ def formed_per_year(zones: list[ZoneRow]) -> dict[str, Counter[int]]:
     return out
 
 
-def kpi_status_by_field(engine: Engine, zone_ids: list[str] | None = None) -> dict[tuple[str, str], Counter[str]]:
+def kpi_status_by_field(
+    engine: Engine, zone_ids: list[str] | None = None
+) -> dict[tuple[str, str], Counter[str]]:
     """KPI statuses at each zone's latest CHECK, by policy field (perspective, field)."""
     stmt = select(KpiEvaluationRow, KpiRow.perspective, KpiRow.field).join(
-        KpiRow, (col(KpiRow.zone_id) == KpiEvaluationRow.zone_id) & (col(KpiRow.kpi_id) == KpiEvaluationRow.kpi_id))
+        KpiRow,
+        (col(KpiRow.zone_id) == KpiEvaluationRow.zone_id) & (col(KpiRow.kpi_id) == KpiEvaluationRow.kpi_id),
+    )
     if zone_ids is not None:
         stmt = stmt.where(col(KpiEvaluationRow.zone_id).in_(zone_ids))
     with Session(engine) as s:
