@@ -6,7 +6,6 @@ message), not found, or done. Callers never see Temporal types.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -17,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import acts as A
 from models.lifecycle import ActRefused, validate_start
 from models.zone import ZoneState
-from workflows.search import zone_search_attributes
-from workflows.zone import ZoneInput, ZoneWorkflow
+from models.zone_input import ZoneInput
+from workflows.zone import ZoneWorkflow
 
 # Update name for each act type; the names are the workflow's update method names.
 UPDATE_FOR: dict[type[A.Act], Any] = {
@@ -63,11 +62,6 @@ class ZoneService:
             validate_start(start)
         except ActRefused as refused:
             raise Refused(str(refused)) from None
-        from datetime import datetime
-
-        from models.lifecycle import initial_state
-
-        preview, _ = initial_state(start, datetime.now(UTC))
         try:
             await self.client.start_workflow(
                 ZoneWorkflow.run,
@@ -76,7 +70,6 @@ class ZoneService:
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=zone_search_attributes(preview),
             )
         except WorkflowAlreadyStartedError:
             raise ZoneExists(
