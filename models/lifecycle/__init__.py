@@ -14,11 +14,9 @@ rules are filed, not an interface.
 
 from __future__ import annotations
 
-from ..fiscal import add_years
 from .abolition import _add_months as _add_months
 from .abolition import abolish_due
 from .common import ActRefused, Outcome, add_timeline, compute_phase, member_prefectures
-from .common import member_label as member_label
 from .common import refuse as refuse
 from .dispatch import RULES as RULES
 from .dispatch import Apply as Apply
@@ -41,5 +39,4 @@ __all__ = [
     "member_prefectures",
     "reminder_notice",
     "merge_kpis",
-    "add_years",
 ]

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from ..actor import Actor, Role
-from ..codes import prefecture_name
 from ..era import format_date_ja  # noqa: I001 (clerks read 和暦 dates)
 from ..notice import Notice
 from ..perspective import FIELDS, PERSPECTIVE_JA, PROGRAMME_PERSPECTIVES
@@ -124,11 +123,6 @@ def member_prefectures(state: ZoneState) -> list[str]:
     """Prefectures of the zone's members now: the central cities and the neighbours with a live
     agreement (not a draft, not an abolished one)."""
     return sorted({c[:2] for c in state.member_codes()})
-
-
-def member_label(state: ZoneState, code: str) -> str:
-    m = state.municipality(code)
-    return f"{m.name}({prefecture_name(code[:2])})" if m else code
 
 
 def compute_phase(state: ZoneState) -> Phase:
