@@ -106,7 +106,7 @@ class DeliveryActivities:
                 f"(no {kind.value} address registered for {notice.recipient})"
             )
         if kind is Channel.webhook:
-            return await channels.post_webhook(notice, address)
+            return await channels.post_webhook(notice, address, secret=self.settings.webhook_secret)
         try:
             target = parse_email_target(address)
         except RecipientError as err:
@@ -115,7 +115,8 @@ class DeliveryActivities:
         if not host:
             raise channels.PermanentFailure("SMTPサーバーが設定されていません (KENFLOW_SMTP_HOST is not set)")
         port = target.port or self.settings.smtp_port
-        return await channels.send_email(notice, target.to, self.settings.smtp_from, host, port)
+        security = channels.SmtpSecurity.for_relay(self.settings, host, port)
+        return await channels.send_email(notice, target.to, self.settings.smtp_from, host, port, security)
 
     # ------------------------------------------------------------------ the rows
 

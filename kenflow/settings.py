@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +63,20 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "kenflow@localhost"
+    smtp_username: str | None = Field(default=None, description="Log in to the relay (SMTP AUTH) as this user")
+    smtp_password: SecretStr | None = Field(default=None, description="The relay login's password")
+    smtp_starttls: Literal["auto", "on", "off"] = Field(
+        default="auto", description="on: always STARTTLS; off: never; auto: when the server offers it"
+    )
+    smtp_implicit_tls: bool = Field(default=False, description="TLS from the first byte (SMTPS, port 465 style)")
+    smtp_validate_certs: bool = Field(default=True, description="Verify the relay's certificate and name")
+    smtp_ca_bundle: Path | None = Field(default=None, description="PEM CA file for a private relay")
+    # Below the delivery activity's 2-minute start-to-close, so a slow relay fails with its own
+    # message instead of Temporal's timeout.
+    smtp_timeout: float = Field(default=30.0, gt=0, le=60, description="Seconds per SMTP step")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...); when set every webhook is signed"
+    )
     default_channel: str = Field(default="file", description="file, email or webhook")
 
     @property

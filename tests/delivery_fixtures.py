@@ -5,6 +5,7 @@ time-skipping Temporal server. Imported by conftest.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import json
 import socket
@@ -28,6 +29,19 @@ from kenflow.db.engine import make_engine
 from kenflow.db.migrate import upgrade
 from kenflow.service import ZoneService
 from kenflow.settings import Settings
+
+
+@contextlib.contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A real HTTP server on a free port in a thread, for as long as the block runs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def free_port() -> int:
@@ -169,13 +183,8 @@ def http_receiver() -> Iterator[HttpReceiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
+    with serve_http(Handler) as receiver.port:
+        yield receiver
 
 
 # --------------------------------------------------------------------------- Temporal
