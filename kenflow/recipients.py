@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -177,9 +178,16 @@ def list_recipients(engine: Engine) -> list[Recipient]:
 
 def get_recipient(engine: Engine, recipient_id: str) -> Recipient | None:
     """The registered entry, or None (the caller then uses the deployment's default channel)."""
-    with Session(engine) as session:
-        row = session.get(RecipientRow, recipient_id)
-        return _to_model(row) if row is not None else None
+    with engine.connect() as conn:
+        return recipient_in(conn, recipient_id)
+
+
+def recipient_in(conn: Connection, recipient_id: str) -> Recipient | None:
+    """get_recipient on the caller's connection, with a Core select (the sender asks once per
+    copy, so it skips the ORM's session and identity map)."""
+    table = RecipientRow.__table__  # type: ignore[attr-defined]
+    row = conn.execute(sa.select(table).where(table.c.id == recipient_id)).first()
+    return _to_model(row) if row is not None else None  # type: ignore[arg-type]
 
 
 def set_recipient(
