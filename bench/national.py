@@ -113,9 +113,9 @@ def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
     if exe is None:
         log("py-spy not installed; no profile")
         return None
-    fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
+    fmt = {".json": "speedscope", ".txt": "raw"}.get(out.suffix, "flamegraph")
     return subprocess.Popen(
-        [exe, "record", "-p", str(pid), "-o", str(out), "-f", fmt, "-r", "50", "--nonblocking"],
+        [exe, "record", "-p", str(pid), "-o", str(out), "-f", fmt, "-r", "100", "--gil", "--nonblocking"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -223,10 +223,12 @@ async def main(args: argparse.Namespace) -> dict:
                 f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
                 f"skipping {slept:.0f} s, settling {settled:.0f} s"
             )
-        bulk, per_act = await run_bulk(server, ken.service, len(zones), args)
-        if spy is not None:
+        if spy is not None:  # the profile covers the lifecycle phases, not the bulk imports
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait, 60)
+        bulk, per_act = (
+            await run_bulk(server, ken.service, len(zones), args) if args.bulk_zones else (0.0, 0.0)
+        )
         audited = audit_count(ken.db)
     t = ken.t
     for side, timings in (("kenflow", t), ("baseline", base.t)):
@@ -267,8 +269,11 @@ def cli() -> None:
     parser.add_argument("--server", choices=["skip", "dev", "dev-file"], default="skip")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--kpis", type=int, default=3, help="KPIs per zone, one act per actual")
-    parser.add_argument("--bulk-zones", type=int, default=10)
-    parser.add_argument("--profile", help="py-spy output for the kenflow worker (.svg flamegraph or .json)")
+    parser.add_argument("--bulk-zones", type=int, default=10, help="0 skips the bulk comparison")
+    parser.add_argument(
+        "--profile",
+        help="py-spy output for the kenflow worker (.svg flamegraph, .json speedscope or .txt collapsed stacks)",
+    )
     args = parser.parse_args()
 
     async def run() -> dict:
