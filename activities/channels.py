@@ -34,14 +34,14 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import aiosmtplib
-import httpx
 from pydantic import SecretStr
 
 from models.fiscal import JST
 from models.notice import Notice, recipient_label
 
 if TYPE_CHECKING:
+    import httpx
+
     from kenflow.settings import Settings
 
 SMTP_TIMEOUT = 30.0
@@ -229,6 +229,8 @@ def _smtp_configuration_failure(
 ) -> ConfigurationFailure | None:
     """The failures that are kenflow's settings rather than the recipient, each worded with the
     setting that fixes it; None for everything else. Never quotes the password."""
+    import aiosmtplib
+
     relay = f"{host}:{port}"
     if isinstance(err, aiosmtplib.SMTPAuthenticationError) and err.code >= 500:  # 454 is "try later"
         return ConfigurationFailure(
@@ -270,6 +272,10 @@ async def send_email(
 ) -> str:
     """One SMTP transaction. SMTP 5xx is permanent; 4xx and connection trouble are transient;
     a refused login, a missing one and TLS trouble are ConfigurationFailure (retried: see there)."""
+    # aiosmtplib (and the email package behind it) loads when the first e-mail goes out: a
+    # worker whose recipients all use the outbox or webhooks never pays its ~11 MB.
+    import aiosmtplib
+
     security = security or SmtpSecurity()
     msg = build_email(notice, sender, to)
     options = security.send_kwargs()
@@ -416,6 +422,10 @@ async def post_webhook(
     given (Standard Webhooks headers, `webhook-id` = the notice key). 2xx delivers; 5xx,
     408/425/429, timeouts and connection errors are transient; any other answer is permanent
     (redirects are not followed: a moved endpoint needs its address updated)."""
+    # httpx (with rich and click when they are installed) loads with the first webhook: ~17 MB a
+    # worker that only writes to the outbox or sends mail does without.
+    import httpx
+
     body = webhook_body(notice)
     headers = {"Idempotency-Key": notice.key, "User-Agent": "kenflow", "Content-Type": "application/json"}
     if secret is not None and (secret.get_secret_value() if isinstance(secret, SecretStr) else secret):
