@@ -12,9 +12,10 @@ import asyncio
 
 from sqlalchemy import Engine
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from kenflow.db.projection import project
-from models.projection import ProjectionInput
+from models.projection import BASE_MISSING, BaseMissing, ProjectionInput
 
 
 class ReadModelActivities:
@@ -36,4 +37,7 @@ class ReadModelActivities:
             await asyncio.wait({write}, timeout=1.0)
             if not write.done():
                 activity.heartbeat()
-        write.result()
+        try:
+            write.result()
+        except BaseMissing as err:  # no retry can help: the workflow resends the whole state
+            raise ApplicationError(str(err), type=BASE_MISSING, non_retryable=True) from None

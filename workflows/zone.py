@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models import acts as A
@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.fiscal import fiscal_year_of, fiscal_year_start, jst_date, jst_midnight
     from models.lifecycle import ActRefused, check, initial_state, perform, validate_start
     from models.notice import DeliveryOutcome, Notice, NoticeStatus
-    from models.projection import ProjectionInput
+    from models.projection import BASE_MISSING, ProjectionInput, SentSections
     from models.zone import ZoneState
     from models.zone_input import ZoneInput
     from workflows.search import zone_search_attributes
@@ -36,6 +36,9 @@ PROJECT_HEARTBEAT = timedelta(seconds=5)
 # publication sends 9) must not queue ahead of the projections clerks are waiting for.
 NOTICE_QUEUE_SUFFIX = "-notices"
 NOTICE_QUEUE_PATCH = "notices-own-queue"
+# Projections send only the actuals and yearly reviews that changed (models/projection.py),
+# one at a time. Older histories replay with whole-state projections.
+PROJECTION_DELTA_PATCH = "projection-delta"
 # Before continuing as new, give deliveries in flight this long to finish, so the next run does
 # not start a second attempt of a notice whose first attempt is still running.
 DRAIN_TIMEOUT = timedelta(hours=1)
@@ -57,6 +60,8 @@ class ZoneWorkflow:
         self._notices_changed = False  # a delivery failed: the read model should show it
         self._in_flight: set[str] = set()
         self._projected_seq = 0
+        self._sent = SentSections()
+        self._projecting = asyncio.Lock()
         self._search_attributes: TypedSearchAttributes | None = None
         self._refused: str | None = None
         if inp.state is not None:
@@ -139,9 +144,30 @@ class ZoneWorkflow:
     async def _project(self) -> None:
         new = self.state.timeline[self._projected_seq :]
         self._projected_seq = len(self.state.timeline)
+        if not workflow.patched(PROJECTION_DELTA_PATCH):
+            await self._send_projection(ProjectionInput.of(self.state, new))
+            return
+        # One projection at a time, each relative to the last one that completed: a delta
+        # built while another is in flight could keep sections the read model does not hold.
+        async with self._projecting:
+            inp, after = self._sent.delta(self.state, new)
+            try:
+                await self._send_projection(inp)
+            except ActivityError as err:
+                cause = err.cause
+                if inp.kept is None or not (
+                    isinstance(cause, ApplicationError) and cause.type == BASE_MISSING
+                ):
+                    raise
+                self._sent.forget()  # the read model was rebuilt or restored: send it all
+                inp, after = self._sent.delta(self.state, new)
+                await self._send_projection(inp)
+            self._sent.sent(after)
+
+    async def _send_projection(self, inp: ProjectionInput) -> None:
         await workflow.execute_activity(
             "project_zone",
-            ProjectionInput.of(self.state, new),
+            inp,
             start_to_close_timeout=PROJECT_TIMEOUT,
             heartbeat_timeout=PROJECT_HEARTBEAT,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),

@@ -14,6 +14,10 @@ Ordering and idempotency:
   notices ON CONFLICT (key) DO NOTHING, except that a notice the workflow has given up on
   (failed) marks a still-pending row failed. A delivered row is never touched. Both happen
   even for a stale version, since timeline entries and notices only accumulate.
+- A delta projection (models/projection.py) keeps the KPI actuals and yearly reviews the read
+  model holds as of `kept.base_version`: they are read back from the stored state under the
+  same lock, and a read model without that base raises BaseMissing (the zone then sends its
+  whole state).
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy import Connection, Table
 
+from models.kpi import KpiActual
 from models.notice import NoticeStatus
-from models.projection import ProjectionInput
-from models.zone import AgreementStatus, TimelineEntry, ZoneState
+from models.projection import BaseMissing, ProjectionInput
+from models.zone import AgreementStatus, FiscalYearReview, TimelineEntry, ZoneState
 
 from .dialect import insert_for
 from .tables import (
@@ -324,17 +330,59 @@ def _insert_notices(conn: Connection, rows: list[Row]) -> None:
         conn.execute(_statements(conn.dialect.name)["notice"], rows)
 
 
+_ACTUALS = TypeAdapter(list[KpiActual])
+_REVIEWS = TypeAdapter(dict[int, FiscalYearReview])
+
+
+def with_kept_sections(conn: Connection, inp: ProjectionInput) -> ZoneState | None:
+    """The whole state of a delta projection: what it sent, plus the KPI actuals and yearly
+    reviews the read model already holds as of `kept.base_version`. None when the stored
+    version is already this one or newer and is not the base (a retry after a commit, or an
+    overtaken projection: nothing to write); BaseMissing when the base is not there."""
+    kept = inp.kept
+    assert kept is not None
+    query = sa.select(ZONE.c.version, ZONE.c.state_json).where(ZONE.c.id == inp.zone_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        # Take SQLite's write lock before reading: a read transaction that another writer
+        # commits under cannot be upgraded later (SQLITE_BUSY, which no timeout waits out).
+        conn.execute(sa.update(ZONE).where(ZONE.c.id == inp.zone_id).values(version=ZONE.c.version))
+    row = conn.execute(query).first()
+    if row is not None and row.version != kept.base_version and row.version >= inp.version:
+        return None
+    if row is None or row.version != kept.base_version:
+        raise BaseMissing(
+            f"read model holds version {row.version if row else None} of {inp.zone_id}, "
+            f"not the base {kept.base_version}"
+        )
+    stored = json.loads(row.state_json)
+    actuals = _ACTUALS.validate_python(stored.get("actuals", [])[: kept.actuals])
+    old = {int(fy): r for fy, r in stored.get("reviews", {}).items() if int(fy) in set(kept.reviews)}
+    if len(actuals) != kept.actuals or len(old) != len(kept.reviews):
+        raise BaseMissing(f"read model of {inp.zone_id} lacks sections the projection keeps")
+    reviews = _REVIEWS.validate_python(old) | inp.state.reviews
+    return inp.state.model_copy(
+        update={
+            "actuals": actuals + inp.state.actuals,
+            "reviews": {fy: reviews[fy] for fy in kept.review_order if fy in reviews},
+        }
+    )
+
+
 def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | None = None) -> bool:
     """Apply one projection inside the caller's transaction; True if the zone row was written,
     False if a newer version was already there (only audit rows and notices were added)."""
-    state = inp.state
+    state: ZoneState | None = inp.state if inp.kept is None else with_kept_sections(conn, inp)
     entries = sorted(inp.timeline, key=lambda e: e.seq)
-    updated_at = entries[-1].at if entries else (now or utcnow())
-    stored = _upsert_zone(conn, zone_row(state, inp.version, updated_at), keep_updated_at=not entries)
-    if stored is not None:
-        _replace_children(conn, state.zone_id, state, stored)
-    _insert_audit(conn, audit_rows(state.zone_id, entries))
-    _insert_notices(conn, notice_rows(state))
+    stored = None
+    if state is not None:
+        updated_at = entries[-1].at if entries else (now or utcnow())
+        stored = _upsert_zone(conn, zone_row(state, inp.version, updated_at), keep_updated_at=not entries)
+        if stored is not None:
+            _replace_children(conn, state.zone_id, state, stored)
+    _insert_audit(conn, audit_rows(inp.zone_id, entries))
+    _insert_notices(conn, notice_rows(state or inp.state))
     return stored is not None
 
 
