@@ -211,13 +211,16 @@ async def main(args: argparse.Namespace) -> dict:
             for side in (base, ken) if p % 2 == 0 else (ken, base):
                 settled += await quiesce()
                 mark = len(side.t.latencies)
+                spent = dict(cpu.spent.get(type(side).__name__, {}))
                 side.t.seconds += await cpu.measure(
                     type(side).__name__, run_phase(side, zones, p, args.clients)
                 )
                 here = side.t.latencies[mark:]
+                now = cpu.spent[type(side).__name__]
+                per = {k: round((now[k] - spent.get(k, 0.0)) * 1000 / max(len(here), 1), 1) for k in now}
                 log(
                     f"phase {p} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
-                    f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}"
+                    f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}, CPU ms/update {per}"
                 )
             log(
                 f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
