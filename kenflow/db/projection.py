@@ -30,7 +30,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import TypeAdapter
+from pydantic import BaseModel
 from sqlalchemy import Connection, Table
 
 from models.kpi import KpiActual
@@ -330,8 +330,11 @@ def _insert_notices(conn: Connection, rows: list[Row]) -> None:
         conn.execute(_statements(conn.dialect.name)["notice"], rows)
 
 
-_ACTUALS = TypeAdapter(list[KpiActual])
-_REVIEWS = TypeAdapter(dict[int, FiscalYearReview])
+class _StoredSections(BaseModel):
+    """The two sections a delta keeps, read out of a stored state_json (the rest is skipped)."""
+
+    actuals: list[KpiActual] = []
+    reviews: dict[int, FiscalYearReview] = {}
 
 
 def with_kept_sections(conn: Connection, inp: ProjectionInput) -> ZoneState | None:
@@ -356,12 +359,12 @@ def with_kept_sections(conn: Connection, inp: ProjectionInput) -> ZoneState | No
             f"read model holds version {row.version if row else None} of {inp.zone_id}, "
             f"not the base {kept.base_version}"
         )
-    stored = json.loads(row.state_json)
-    actuals = _ACTUALS.validate_python(stored.get("actuals", [])[: kept.actuals])
-    old = {int(fy): r for fy, r in stored.get("reviews", {}).items() if int(fy) in set(kept.reviews)}
+    stored = _StoredSections.model_validate_json(row.state_json)  # parses only these two in Python
+    actuals = stored.actuals[: kept.actuals]
+    old = {fy: stored.reviews[fy] for fy in kept.reviews if fy in stored.reviews}
     if len(actuals) != kept.actuals or len(old) != len(kept.reviews):
         raise BaseMissing(f"read model of {inp.zone_id} lacks sections the projection keeps")
-    reviews = _REVIEWS.validate_python(old) | inp.state.reviews
+    reviews = old | inp.state.reviews
     return inp.state.model_copy(
         update={
             "actuals": actuals + inp.state.actuals,
