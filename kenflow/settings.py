@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     web_port: int = 8000
+    background_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Nice value of the embedded Temporal server and the worker in `kenflow up`; "
+        "the web process keeps the caller's, so pages and reads are served first when acts "
+        "saturate the CPU. 0 turns it off.",
+    )
 
     # Web
     secret_key: str | None = Field(
@@ -63,12 +71,16 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "kenflow@localhost"
-    smtp_username: str | None = Field(default=None, description="Log in to the relay (SMTP AUTH) as this user")
+    smtp_username: str | None = Field(
+        default=None, description="Log in to the relay (SMTP AUTH) as this user"
+    )
     smtp_password: SecretStr | None = Field(default=None, description="The relay login's password")
     smtp_starttls: Literal["auto", "on", "off"] = Field(
         default="auto", description="on: always STARTTLS; off: never; auto: when the server offers it"
     )
-    smtp_implicit_tls: bool = Field(default=False, description="TLS from the first byte (SMTPS, port 465 style)")
+    smtp_implicit_tls: bool = Field(
+        default=False, description="TLS from the first byte (SMTPS, port 465 style)"
+    )
     smtp_validate_certs: bool = Field(default=True, description="Verify the relay's certificate and name")
     smtp_ca_bundle: Path | None = Field(default=None, description="PEM CA file for a private relay")
     # Below the delivery activity's 2-minute start-to-close, so a slow relay fails with its own
@@ -96,6 +108,23 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    def as_environment(self) -> dict[str, str | None]:
+        """The environment that rebuilds exactly these settings in a child process (None:
+        unset that variable), so a process `kenflow up` starts sees what `up` was given, not
+        only what its own environment says."""
+        out: dict[str, str | None] = {}
+        for name, info in type(self).model_fields.items():
+            alias = info.validation_alias
+            names = list(alias.choices) if isinstance(alias, AliasChoices) else [f"KENFLOW_{name.upper()}"]
+            value = getattr(self, name)
+            for other in names:
+                out[str(other)] = None
+            if isinstance(value, SecretStr):  # str() would hand the child the mask, not the secret
+                value = value.get_secret_value()
+            if value is not None:
+                out[str(names[0])] = str(value)
+        return out
 
 
 @lru_cache

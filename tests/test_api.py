@@ -33,7 +33,9 @@ async def ok(resp: Any, status: int = 200) -> Any:
 
 
 async def zone(web: WebStack, zone_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    return await ok(await web.http.get(f"/api/zones/{zone_id}", headers=headers))
+    resp = await web.http.get(f"/api/zones/{zone_id}", headers=headers)
+    assert resp.headers["server-timing"].startswith("app;dur=")  # kenflow's own time on it
+    return await ok(resp)
 
 
 async def test_whole_lifecycle_over_http(web: WebStack) -> None:

@@ -1,9 +1,12 @@
 """`kenflow up` end to end: a real embedded Temporal server on SQLite, stopped and started
-again on the same data directory. Zones must survive; nothing may be left running."""
+again on the same data directory. Zones must survive; nothing may be left running, whether
+`up` is stopped by SIGTERM or killed outright; the web process runs apart, at our priority,
+and everything else at the background one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -65,6 +68,27 @@ def stop_up(proc: subprocess.Popen[bytes]) -> list[int]:
     return children
 
 
+def running(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def layout(proc: subprocess.Popen[bytes]) -> dict[str, psutil.Process]:
+    """`up`'s children by role: the embedded Temporal server and the web process."""
+    out = {}
+    for child in psutil.Process(proc.pid).children():
+        cmd = " ".join(child.cmdline())
+        if "start-dev" in cmd:
+            out["temporal"] = child
+        elif cmd.endswith("kenflow web"):
+            out["web"] = child
+    return out
+
+
+def thread_nices(pid: int) -> set[int]:
+    """Linux keeps a nice value per thread; `up` must have lowered every one of its own."""
+    return {os.getpriority(os.PRIO_PROCESS, t.id) for t in psutil.Process(pid).threads()}
+
+
 @pytest.fixture
 def up_dirs(tmp_path: Path):
     ports = {"grpc": free_port(), "ui": free_port(), "web": free_port()}
@@ -78,6 +102,15 @@ async def test_zone_survives_restart_and_nothing_is_left_running(up_dirs) -> Non
     try:
         text = log.read_text()
         assert f"127.0.0.1:{ports['grpc']}" in text and f"http://127.0.0.1:{ports['ui']}" in text
+        # Interactive work first: the web process keeps our priority, the Temporal server and
+        # `up` itself (the worker) run at Settings.background_nice.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        background = max(ours, Settings.model_fields["background_nice"].default)
+        kids = layout(proc)
+        assert set(kids) == {"temporal", "web"}
+        assert kids["web"].nice() == ours
+        assert kids["temporal"].nice() == background
+        assert thread_nices(proc.pid) == {background}
         # A second `up` on the same data directory refuses instead of corrupting it.
         second = await asyncio.to_thread(
             subprocess.run,
@@ -103,10 +136,8 @@ async def test_zone_survives_restart_and_nothing_is_left_running(up_dirs) -> Non
         before = await service.state(zone_id)
     finally:
         children = stop_up(proc)
-    assert children, "kenflow up should have started the embedded Temporal server"
-    assert not [
-        pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-    ]
+    assert len(children) >= 2, "kenflow up should have started the Temporal server and the web process"
+    assert not running(children)
 
     proc = start_up(env, log)
     try:
@@ -122,8 +153,18 @@ async def test_zone_survives_restart_and_nothing_is_left_running(up_dirs) -> Non
         assert health.status_code == 200
         listed = await wait_listed(ports["grpc"], zone_id)
         assert zone_id in listed
+        children = psutil.Process(proc.pid).children(recursive=True)
     finally:
-        stop_up(proc)
+        if proc.poll() is None:
+            proc.kill()  # SIGKILL: no clean-up in `up` at all
+            proc.wait(10)
+    # Every child dies with `up` even so (PR_SET_PDEATHSIG), the web process as the server.
+    _, alive = await asyncio.to_thread(psutil.wait_procs, children, 30)
+    survivors = running([p.pid for p in alive])
+    for p in alive:  # a failure here must not leave them running either
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    assert len(children) >= 2 and not survivors
 
 
 def time_now():

@@ -1,4 +1,4 @@
-"""Commands that run parts of the system: `up` (everything, embedded) and `worker`."""
+"""Commands that run parts of the system: `up` (everything, embedded), `worker` and `web`."""
 
 from __future__ import annotations
 
@@ -57,4 +57,16 @@ def worker(data_dir: Path | None = typer.Option(None, "--data-dir")) -> None:
     from worker import run_worker
 
     asyncio.run(run_worker(_settings(data_dir)))
+    _exit_after_clean_shutdown()
+
+
+@app.command("web")
+def web(data_dir: Path | None = typer.Option(None, "--data-dir")) -> None:
+    """Web/API だけを起動します (the pages and API alone; TEMPORAL_ADDRESS and the database as set)."""
+    from ..web.serve import serve
+
+    try:
+        asyncio.run(serve(_settings(data_dir)))
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down cleanly
+        pass
     _exit_after_clean_shutdown()

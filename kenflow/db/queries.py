@@ -96,6 +96,12 @@ def get_zone(db: Db, zone_id: str) -> ZoneDetail | None:
         if row is None:
             return None
         audit = zone_timeline(s, zone_id)
+    return zone_detail(row, audit)
+
+
+def zone_detail(row: ZoneRow, audit: list[AuditRow]) -> ZoneDetail:
+    """The detail of a fully loaded row and its audit rows (oldest first), for callers that
+    read them in a session of their own along with other rows."""
     state = ZoneState.model_validate_json(row.state_json)
     state.timeline = [timeline_entry(a) for a in audit if a.result == "accepted" and a.seq is not None]
     return ZoneDetail(row, state, audit)
@@ -323,6 +329,7 @@ __all__: Sequence[str] = [
     "search_municipalities",
     "timeline_entry",
     "zone_agreements",
+    "zone_detail",
     "zone_kpis",
     "zone_members",
     "zone_timeline",

@@ -25,7 +25,7 @@ from models.zone import Phase
 from . import reads, views
 from .bodies import StartZoneBody, ZoneCreated
 from .core import Denied
-from .deps import ApiActor, WebDep, readable_zone
+from .deps import ApiActor, WebDep, check_readable, readable_zone
 
 router = APIRouter(prefix="/api")
 
@@ -115,10 +115,11 @@ async def start_zone(body: Annotated[StartZoneBody, Body()], web: WebDep, actor:
 @router.get("/zones/{zone_id}")
 async def get_zone(zone_id: str, web: WebDep, actor: ApiActor) -> dict[str, Any]:
     """The zone's full state and timeline, from the read model."""
-    await readable_zone(web, actor, zone_id)
-    detail = await asyncio.to_thread(Q.get_zone, web.engine, zone_id)
-    if detail is None:
+    found = await asyncio.to_thread(reads.zone_with_facts, web.engine, zone_id)
+    if found is None:
         raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)")
+    facts, detail = found
+    await check_readable(web, actor, facts)
     out: dict[str, Any] = {
         "zone": views.zone_summary(detail.row),
         "state": detail.state.model_dump(mode="json", exclude={"timeline"}),

@@ -1,9 +1,10 @@
 """The web application: JSON API under /api (OpenAPI at /openapi.json) and the pages.
 
-`create_app(settings, client=None, engine=None)`: `kenflow up` and the tests pass the Temporal
-client and engine they already hold; alone (uvicorn --factory), the app migrates the database
-and connects to Temporal in its lifespan. If Temporal is down at start the app still serves
-pages and reads, and connects on the first act (503 until then).
+`create_app(settings, client=None, engine=None)`: the tests pass the Temporal client and engine
+they already hold; served alone (`kenflow web`, which `kenflow up` runs as a child process, or
+uvicorn --factory), the app migrates the database and connects to Temporal in its lifespan. If
+Temporal is down at start the app still serves pages and reads, and connects on the first act
+(503 until then).
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ from .reads import zone_facts
 bearer = HTTPBearer(auto_error=False, description="`kenflow token issue` で発行したトークン (API token)")
 
 
-def get_web(request: Request) -> Web:
+async def get_web(request: Request) -> Web:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+    on every request for an attribute lookup."""
     return request.app.state.web  # type: ignore[no-any-return]
 
 
@@ -61,8 +63,13 @@ async def readable_zone(web: Web, actor: Actor, zone_id: str, act: str = "read_z
     facts = await asyncio.to_thread(zone_facts, web.engine, zone_id)
     if facts is None:
         raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)")
+    await check_readable(web, actor, facts, act)
+    return facts
+
+
+async def check_readable(web: Web, actor: Actor, facts: ZoneFacts, act: str = "read_zone") -> None:
+    """403 (audited) for a zone the actor may not read."""
     decision = may_read_zone(actor, facts)
     if not decision:
-        await web.audit(zone_id, act, actor, decision.message)
+        await web.audit(facts.zone_id, act, actor, decision.message)
         raise Denied(decision)
-    return facts

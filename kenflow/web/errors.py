@@ -5,12 +5,15 @@
 - a body over the cap → 413 before it is parsed, so a 10 MB vision text never reaches Temporal;
 - Temporal unreachable → 503 in Japanese; anything unexpected → 503 with a generic message
   (logged with its traceback), answered by a middleware so no exception escapes to the server.
+
+The same outermost middleware stamps every answer with `Server-Timing` (time spent in kenflow).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -123,6 +126,14 @@ def _plain(status: int, detail: str) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body}
 
 
+def _with_server_timing(start: Message, began: float) -> Message:
+    """`Server-Timing: app;dur=<ms>` on every response: the time kenflow spent on the request,
+    so a slow answer can be told apart from time queued in the network or the client (browser
+    devtools show it; bench/api_load.py reports it next to its own figures)."""
+    dur = f"app;dur={(time.perf_counter() - began) * 1000:.1f}".encode()
+    return {**start, "headers": [*start.get("headers", []), (b"server-timing", dur)]}
+
+
 class GuardMiddleware:
     """Outermost guard: caps request bodies (413) and turns any escaped exception into a 503.
 
@@ -138,11 +149,13 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        began = time.perf_counter()
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                message = _with_server_timing(message, began)
             await send(message)
 
         try:

@@ -40,14 +40,37 @@ def zone_facts(engine: Engine, zone_id: str) -> ZoneFacts | None:
         row = s.scalars(select(ZoneRow).options(_LIGHT).where(ZoneRow.id == zone_id)).first()
         if row is None:
             return None
-        members = list(s.scalars(select(ZoneMemberRow).where(ZoneMemberRow.zone_id == zone_id)))
-        agreements = list(s.scalars(select(AgreementRow).where(AgreementRow.zone_id == zone_id)))
+        return _facts(s, row)
+
+
+def zone_with_facts(engine: Engine, zone_id: str) -> tuple[ZoneFacts, Q.ZoneDetail] | None:
+    """The policy's facts and the zone's detail in one session: the zone page is the most read
+    route, and under load every extra thread hop and connection checkout is queueing."""
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(ZoneRow, zone_id)
+        if row is None:
+            return None
+        facts = _facts(s, row)
+        audit = Q.zone_timeline(s, zone_id)
+    return facts, Q.zone_detail(row, audit)
+
+
+def _facts(s: Session, row: ZoneRow) -> ZoneFacts:
+    """Only the columns the policy needs, as plain rows (no ORM objects to build)."""
+    members = s.execute(
+        select(ZoneMemberRow.municipality_code, ZoneMemberRow.role, ZoneMemberRow.agreement_status).where(
+            ZoneMemberRow.zone_id == row.id
+        )
+    ).all()
+    hubs = s.execute(
+        select(AgreementRow.neighbour_code, AgreementRow.hub_code).where(AgreementRow.zone_id == row.id)
+    ).all()
     return ZoneFacts(
-        zone_id=zone_id,
+        zone_id=row.id,
         central_codes=tuple(c for c in row.central_codes.split(",") if c),
         prefecture_codes=tuple(p for p in row.prefecture_codes.split(",") if p),
-        members={m.municipality_code: (None if m.role == "central" else m.agreement_status) for m in members},
-        hubs={a.neighbour_code: a.hub_code for a in agreements},
+        members={code: (None if role == "central" else status) for code, role, status in members},
+        hubs={code: hub for code, hub in hubs},
     )
 
 
