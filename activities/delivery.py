@@ -101,8 +101,11 @@ class DeliveryActivities:
             ) from None
         if kind is Channel.file:
             return await asyncio.to_thread(channels.write_outbox, notice, Path(address))
+        # A missing or malformed address and a missing relay are kenflow's settings, not the
+        # recipient's answer: retried (see ConfigurationFailure), so the copy goes out once an
+        # operator registers it, instead of failing for good.
         if not address:
-            raise channels.PermanentFailure(
+            raise channels.ConfigurationFailure(
                 f"宛先 {notice.recipient} の{kind.value}アドレスが登録されていません。"
                 f"`kenflow recipients set {notice.recipient} --channel {kind.value} --address ...` "
                 f"で登録してください "
@@ -113,10 +116,13 @@ class DeliveryActivities:
         try:
             target = parse_email_target(address)
         except RecipientError as err:
-            raise channels.PermanentFailure(str(err)) from None
+            raise channels.ConfigurationFailure(str(err)) from None
         host = target.host or self.settings.smtp_host
         if not host:
-            raise channels.PermanentFailure("SMTPサーバーが設定されていません (KENFLOW_SMTP_HOST is not set)")
+            raise channels.ConfigurationFailure(
+                "SMTPサーバーが設定されていません。KENFLOW_SMTP_HOST を設定してワーカーを再起動してください "
+                "(KENFLOW_SMTP_HOST is not set; retried until it is)"
+            )
         port = target.port or self.settings.smtp_port
         security = channels.SmtpSecurity.for_relay(self.settings, host, port)
         return await channels.send_email(notice, target.to, self.settings.smtp_from, host, port, security)

@@ -82,15 +82,22 @@ async def test_file_outbox_then_a_repeat_is_skipped(engine: Engine, tmp_path: Pa
     assert r.status == "delivered" and r.attempts == 1 and r.delivered_at is not None
 
 
-async def test_missing_address_is_permanent_and_recorded(engine: Engine, tmp_path: Path) -> None:
+async def test_missing_address_is_retried_until_it_is_registered(engine: Engine, tmp_path: Path) -> None:
+    """A failed notice is never sent again, so a missing address (kenflow's settings, not the
+    recipient's answer) keeps the notice pending and names the fix until an operator sets it."""
     n = notice("muni:252026")
     acts = DeliveryActivities(engine, settings_for(tmp_path, default_channel="webhook"))
-    with pytest.raises(ApplicationError) as err:
+    with pytest.raises(channels.ConfigurationFailure):
         await ActivityEnvironment().run(acts.deliver_notice, n)
-    assert err.value.type == "PermanentDeliveryFailure" and err.value.non_retryable
     r = row(engine, n.key)
-    assert r.status == "failed" and "muni:252026" in (r.failure or "")
-    assert [a.outcome for a in attempts(engine, n.key)] == ["failed"]
+    assert r.status == "pending" and "kenflow recipients set muni:252026" in (r.failure or "")
+    assert [a.outcome for a in attempts(engine, n.key)] == ["retry"]
+
+    set_recipient(engine, "muni:252026", "file")  # the operator's fix
+    out = await ActivityEnvironment().run(acts.deliver_notice, n)
+    assert out.status is NoticeStatus.delivered
+    assert [a.outcome for a in attempts(engine, n.key)] == ["retry", "delivered"]
+    assert row(engine, n.key).status == "delivered"
 
 
 async def test_smtp_550_is_permanent(engine: Engine, tmp_path: Path) -> None:
