@@ -53,7 +53,7 @@ def build_worker(
     notices = Worker(
         client,
         task_queue=queue + NOTICE_QUEUE_SUFFIX,
-        activities=[delivery.deliver_notice],
+        activities=[delivery.deliver_notice, delivery.deliver_notices],
         max_concurrent_activities=16,
     )
     return Workers(zones, notices)

@@ -26,7 +26,7 @@ from kenflow.db.dialect import insert_for
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
 from kenflow.recipients import Channel, Recipient, RecipientError, parse_email_target, recipient_in
 from kenflow.settings import Settings
-from models.notice import DeliveryOutcome, Notice, NoticeStatus
+from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,30 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver_notice")
     async def deliver_notice(self, notice: Notice) -> DeliveryOutcome:
+        return await self._deliver(notice)
+
+    @activity.defn(name="deliver_notices")
+    async def deliver_notices(self, batch: NoticeBatch) -> BatchOutcome:
+        """Every notice of the batch at once, each attempted and recorded as deliver_notice
+        does; this activity itself never fails for a notice: one that could not go now comes
+        back pending and the zone retries it alone (deliver_notice, with backoff)."""
+        return BatchOutcome(outcomes=list(await asyncio.gather(*(self._try(n) for n in batch.notices))))
+
+    async def _try(self, notice: Notice) -> DeliveryOutcome:
+        try:
+            return await self._deliver(notice)
+        except ApplicationError as err:  # permanent: recorded as failed already
+            return DeliveryOutcome(
+                key=notice.key, status=NoticeStatus.failed, detail=str(err.message)[:MAX_DETAIL]
+            )
+        except Exception as err:  # noqa: BLE001 — recorded as a retry already
+            return DeliveryOutcome(
+                key=notice.key,
+                status=NoticeStatus.pending,
+                detail=f"{type(err).__name__}: {err}"[:MAX_DETAIL],
+            )
+
+    async def _deliver(self, notice: Notice) -> DeliveryOutcome:
         attempt = activity.info().attempt
         recipient, delivered = await asyncio.to_thread(self._look_up, notice)
         channel = recipient.channel.value if recipient else self.settings.default_channel

@@ -2,7 +2,7 @@
 
 It accepts validated Updates one after another and, per update, awaits one no-op activity
 (as a zone awaits `project_zone`) and starts `notices` more in the background (as a zone
-starts one `deliver_notice` per notice). national.py drives it with the same number of
+starts one `deliver_notices` per batch of notices that became due together). national.py drives it with the same number of
 workflows, updates and activities as the kenflow run, so the ratio between the two is
 kenflow's own cost.
 """

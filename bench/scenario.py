@@ -34,6 +34,7 @@ from models.zone import (
     ReviewOutcome,
     VisionInitiative,
 )
+from workflows.zone import NOTICE_BATCH_SIZE
 
 MINISTRY = Actor(role=Role.ministry, name="総務省 地域自立応援課")
 PREFS = [p for p in PREFECTURES if p not in METRO_AREA_PREFECTURES]
@@ -107,7 +108,7 @@ class Zone:
     neighbours: list[Municipality]
     kpis: list[KpiDefinition]
     phases: list[list[A.Act]] = field(default_factory=list)
-    notices: list[list[int]] = field(default_factory=list)
+    notices: list[list[int]] = field(default_factory=list)  # delivery activities per act
     start_notices: int = 0
 
     @property
@@ -241,12 +242,20 @@ def build(zones: int, years: int, kpis: int, dates: Dates, *, quiet: bool) -> li
             fiscal_year(z, fy, on, n) for n, (fy, on) in enumerate(dates.years, start=1)
         ]
         state, first = initial_state(z.start, _noon(dates.formation))
-        z.start_notices = len(first)
+        z.start_notices = deliveries(len(first))
         days = [dates.formation] + [on for _, on in dates.years]
         for phase, today in zip(z.phases, days, strict=True):
-            z.notices.append([len(perform(state, act, _noon(today), today).notices) for act in phase])
+            z.notices.append(
+                [deliveries(len(perform(state, act, _noon(today), today).notices)) for act in phase]
+            )
         out.append(z)
     return out
+
+
+def deliveries(notices: int) -> int:
+    """The delivery activities a zone starts for `notices` notices that became due together:
+    one per batch of NOTICE_BATCH_SIZE (workflows/zone.py), so the baseline starts as many."""
+    return -(-notices // NOTICE_BATCH_SIZE)
 
 
 def _noon(d: date) -> datetime:

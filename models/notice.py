@@ -76,3 +76,17 @@ class DeliveryOutcome(BaseModel):
     key: str
     status: NoticeStatus
     detail: str | None = Field(default=None, max_length=2000)
+
+
+class NoticeBatch(BaseModel):
+    """The notices one act or one reminder sends, delivered by one activity: a publication's nine
+    copies are one round trip through Temporal instead of nine."""
+
+    notices: list[Notice] = Field(min_length=1, max_length=500)
+
+
+class BatchOutcome(BaseModel):
+    """One outcome per notice: delivered, failed (for good), or pending: it could not go now and
+    the zone sends it again on its own, with Temporal's retries."""
+
+    outcomes: list[DeliveryOutcome]

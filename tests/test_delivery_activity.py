@@ -21,7 +21,7 @@ from activities.delivery import DeliveryActivities
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
 from kenflow.recipients import set_recipient
 from kenflow.settings import Settings
-from models.notice import Notice, NoticeKind, NoticeStatus
+from models.notice import Notice, NoticeBatch, NoticeKind, NoticeStatus
 from tests.delivery_fixtures import HttpReceiver, free_port
 
 
@@ -151,3 +151,34 @@ def test_outbox_names_are_safe_and_distinct() -> None:
     a = channels.outbox_file_name("settlement-252026/agreement:212610/v1/pref:21")
     b = channels.outbox_file_name("settlement-252026/agreement_212610/v1/pref_21")
     assert a != b and "/" not in a and ":" not in a
+
+
+async def test_a_batch_delivers_each_notice_and_answers_for_each(
+    engine: Engine, tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """One activity for the copies an act sends: each is attempted and recorded as alone; a
+    refusal fails only its own notice, and one that cannot go now comes back pending (the zone
+    then retries it alone), without failing the batch or the others."""
+    http_receiver.statuses = [404]
+    set_recipient(engine, "pref:21", "webhook", f"http://127.0.0.1:{http_receiver.port}/refuses")
+    ok, refused, waiting = notice("pref:25"), notice("pref:21"), notice("muni:252026")
+    set_recipient(engine, "pref:25", "file")
+    # muni:252026 has no entry: the default channel, webhook, with no address (retried)
+    acts = DeliveryActivities(engine, settings_for(tmp_path, default_channel="webhook"))
+    out = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=[ok, refused, waiting]))
+    status = {o.key: o.status for o in out.outcomes}
+    assert status == {
+        ok.key: NoticeStatus.delivered,
+        refused.key: NoticeStatus.failed,
+        waiting.key: NoticeStatus.pending,
+    }
+    assert [row(engine, k).status for k in (ok.key, refused.key, waiting.key)] == [
+        "delivered",
+        "failed",
+        "pending",
+    ]
+    assert len(http_receiver.requests) == 1  # the refusal was asked once
+
+    again = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=[ok]))
+    assert again.outcomes[0].status is NoticeStatus.delivered
+    assert [a.outcome for a in attempts(engine, ok.key)] == ["delivered", "skipped_duplicate"]

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from models.deadlines import fire_due, next_due
     from models.fiscal import fiscal_year_of, fiscal_year_start, jst_date, jst_midnight
     from models.lifecycle import ActRefused, check, initial_state, perform, validate_start
-    from models.notice import DeliveryOutcome, Notice, NoticeStatus
+    from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
     from models.projection import BASE_MISSING, ProjectionInput, SentSections
     from models.zone import ZoneState
     from models.zone_input import ZoneInput
@@ -39,6 +39,10 @@ NOTICE_QUEUE_PATCH = "notices-own-queue"
 # Projections send only the actuals and yearly reviews that changed (models/projection.py),
 # one at a time. Older histories replay with whole-state projections.
 PROJECTION_DELTA_PATCH = "projection-delta"
+# The notices that become due together go out in one activity (`deliver_notices`); one that
+# could not go then is retried alone. Older histories replay with one activity per notice.
+NOTICE_BATCH_PATCH = "notices-batched"
+NOTICE_BATCH_SIZE = 50
 # Before continuing as new, give deliveries in flight this long to finish, so the next run does
 # not start a second attempt of a notice whose first attempt is still running.
 DRAIN_TIMEOUT = timedelta(hours=1)
@@ -59,6 +63,7 @@ class ZoneWorkflow:
         self._wake = False
         self._notices_changed = False  # a delivery failed: the read model should show it
         self._in_flight: set[str] = set()
+        self._alone: set[str] = set()  # notices a batch could not deliver: retried one by one
         self._projected_seq = 0
         self._sent = SentSections()
         self._projecting = asyncio.Lock()
@@ -174,10 +179,45 @@ class ZoneWorkflow:
         )
 
     def _dispatch_notices(self) -> None:
-        for notice in self.state.notices:
-            if notice.status is NoticeStatus.pending and notice.key not in self._in_flight:
-                self._in_flight.add(notice.key)
-                asyncio.create_task(self._deliver(notice))
+        ready = [
+            n for n in self.state.notices if n.status is NoticeStatus.pending and n.key not in self._in_flight
+        ]
+        if ready and workflow.patched(NOTICE_BATCH_PATCH):
+            batch = [n for n in ready if n.key not in self._alone]
+            for i in range(0, len(batch), NOTICE_BATCH_SIZE):
+                chunk = batch[i : i + NOTICE_BATCH_SIZE]
+                self._in_flight.update(n.key for n in chunk)
+                asyncio.create_task(self._deliver_batch(chunk))
+            ready = [n for n in ready if n.key in self._alone]
+        for notice in ready:
+            self._in_flight.add(notice.key)
+            asyncio.create_task(self._deliver(notice))
+
+    async def _deliver_batch(self, notices: list[Notice]) -> None:
+        """One activity for the copies that became due together; a notice that could not go
+        now is sent again alone, with Temporal's backoff (`_deliver`)."""
+        outcomes: dict[str, DeliveryOutcome] = {}
+        try:
+            result = await workflow.execute_activity(
+                "deliver_notices",
+                NoticeBatch(notices=notices),
+                task_queue=workflow.info().task_queue + NOTICE_QUEUE_SUFFIX,
+                result_type=BatchOutcome,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=3),
+            )
+            outcomes = {o.key: o for o in result.outcomes}
+        except Exception:  # noqa: BLE001 — each notice then goes alone
+            pass
+        finally:
+            self._in_flight.difference_update(n.key for n in notices)
+        for n in notices:
+            o = outcomes.get(n.key)
+            if o is None or o.status is NoticeStatus.pending:
+                self._alone.add(n.key)
+            else:
+                self._settle(n.key, o.status, o.detail)
+        self._wake = True
 
     async def _deliver(self, notice: Notice) -> None:
         # Zones started before this change keep delivering on the main queue when replayed.
@@ -200,15 +240,19 @@ class ZoneWorkflow:
             status, detail = NoticeStatus.failed, str(cause or err)
         finally:
             self._in_flight.discard(notice.key)
+        self._settle(notice.key, status, detail)
+        self._wake = True
+
+    def _settle(self, key: str, status: NoticeStatus, detail: str | None) -> None:
+        """A delivered notice leaves the state; a failed one stays, marked, for the read model."""
         if status is NoticeStatus.delivered:
-            self.state.notices = [n for n in self.state.notices if n.key != notice.key]
+            self.state.notices = [n for n in self.state.notices if n.key != key]
             self.state.notices_sent += 1
         else:
             for n in self.state.notices:
-                if n.key == notice.key:
+                if n.key == key:
                     n.status, n.failure = NoticeStatus.failed, detail
             self._notices_changed = True
-        self._wake = True
 
     def _upsert_search_attributes(self) -> None:
         """Only when they changed: every upsert is a history event, and most acts change none."""
