@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import channels
-from kenflow.db.dialect import insert_for
+from kenflow.db.projection import insert_notices, notice_row
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
 from kenflow.recipients import Channel, Recipient, RecipientError, parse_email_target, recipient_in
 from kenflow.settings import Settings
@@ -189,9 +189,7 @@ class DeliveryActivities:
                 else_=(failure or detail)[:MAX_DETAIL],
             )
         with self.engine.begin() as conn:
-            # not projected yet: the attempt row needs its notice first
-            first = insert_for(conn, NOTICE).on_conflict_do_nothing(index_elements=[NOTICE.c.key])
-            conn.execute(first, _new_row(notice))
+            insert_notices(conn, [notice_row(notice)])  # the attempt row needs its notice first
             conn.execute(
                 sa.insert(ATTEMPT).values(
                     notice_key=notice.key,
@@ -204,19 +202,3 @@ class DeliveryActivities:
             )
             if values:
                 conn.execute(sa.update(NOTICE).where(NOTICE.c.key == notice.key).values(**values))
-
-
-def _new_row(notice: Notice) -> dict[str, Any]:
-    return {
-        "key": notice.key,
-        "zone_id": notice.zone_id,
-        "document": notice.document,
-        "version": notice.version,
-        "recipient": notice.recipient,
-        "kind": notice.kind.value,
-        "subject": notice.subject,
-        "body": notice.body,
-        "created_at": notice.created_at,
-        "status": NoticeStatus.pending.value,
-        "attempts": 0,
-    }

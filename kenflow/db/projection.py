@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Table
 
 from models.kpi import KpiActual
-from models.notice import NoticeStatus
+from models.notice import Notice, NoticeStatus
 from models.projection import BaseMissing, ProjectionInput
 from models.zone import AgreementStatus, FiscalYearReview, TimelineEntry, ZoneState
 
@@ -224,26 +224,26 @@ def audit_rows(zone_id: str, entries: Iterable[TimelineEntry]) -> list[Row]:
     return list(rows.values())
 
 
-def notice_rows(state: ZoneState) -> list[Row]:
-    rows = {
-        n.key: {
-            "key": n.key,
-            "zone_id": n.zone_id,
-            "document": n.document,
-            "version": n.version,
-            "recipient": n.recipient,
-            "kind": n.kind.value,
-            "subject": n.subject,
-            "body": n.body,
-            "created_at": n.created_at,
-            "status": n.status.value,
-            "failure": n.failure,
-            "delivered_at": None,
-            "attempts": 0,
-        }
-        for n in state.notices
-        if n.status is not NoticeStatus.delivered
+def notice_row(n: Notice) -> Row:
+    return {
+        "key": n.key,
+        "zone_id": n.zone_id,
+        "document": n.document,
+        "version": n.version,
+        "recipient": n.recipient,
+        "kind": n.kind.value,
+        "subject": n.subject,
+        "body": n.body,
+        "created_at": n.created_at,
+        "status": n.status.value,
+        "failure": n.failure,
+        "delivered_at": None,
+        "attempts": 0,
     }
+
+
+def notice_rows(state: ZoneState) -> list[Row]:
+    rows = {n.key: notice_row(n) for n in state.notices if n.status is not NoticeStatus.delivered}
     return list(rows.values())
 
 
@@ -325,7 +325,9 @@ def _insert_audit(conn: Connection, rows: list[Row]) -> None:
         conn.execute(_statements(conn.dialect.name)["audit"], rows)
 
 
-def _insert_notices(conn: Connection, rows: list[Row]) -> None:
+def insert_notices(conn: Connection, rows: list[Row]) -> None:
+    """Insert notices the read model does not hold yet (the sender may get one before its
+    projection lands); an existing row changes only from pending to failed."""
     if rows:
         conn.execute(_statements(conn.dialect.name)["notice"], rows)
 
@@ -385,7 +387,7 @@ def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | Non
         if stored is not None:
             _replace_children(conn, state.zone_id, state, stored)
     _insert_audit(conn, audit_rows(inp.zone_id, entries))
-    _insert_notices(conn, notice_rows(state or inp.state))
+    insert_notices(conn, notice_rows(state or inp.state))
     return stored is not None
 
 
