@@ -86,7 +86,7 @@ class SentSections:
         for a in state.actuals[:n]:
             running.update(a.__pydantic_serializer__.to_json(a))
         if running.copy().digest() != self.actuals_digest:
-            n = 0  # not append-only after all (or nothing sent yet): send them all
+            # not append-only after all (or nothing sent yet): send them all
             running = hashlib.blake2b(digest_size=12)
             prefix: list[KpiActual] = []
         else:
