@@ -106,7 +106,7 @@ class Kenflow:
 
 
 def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    """Sample the kenflow worker with py-spy (all threads) while it runs; None without py-spy."""
+    """Sample a worker with py-spy (the thread holding the GIL) while it runs; None without py-spy."""
     import shutil
 
     exe = shutil.which("py-spy")
@@ -201,7 +201,13 @@ async def main(args: argparse.Namespace) -> dict:
         base_worker = await stack.enter_async_context(base.worker())
         ken_worker = await stack.enter_async_context(ken.worker())
         cpu = CpuMeter({"Baseline": base_worker.pid, "Kenflow": ken_worker.pid})
-        spy = py_spy(ken_worker.pid, Path(args.profile)) if args.profile else None
+        spies = []
+        if args.profile:  # both workers, so a category's share can be compared side by side
+            out = Path(args.profile)
+            spies = [
+                py_spy(ken_worker.pid, out),
+                py_spy(base_worker.pid, out.with_stem(out.stem + "-baseline")),
+            ]
         slept = settled = 0.0
         for p in range(len(zones[0].phases)):
             if p > 0 and server.sleep is not None:
@@ -226,9 +232,10 @@ async def main(args: argparse.Namespace) -> dict:
                 f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
                 f"skipping {slept:.0f} s, settling {settled:.0f} s"
             )
-        if spy is not None:  # the profile covers the lifecycle phases, not the bulk imports
-            spy.send_signal(signal.SIGINT)
-            await asyncio.to_thread(spy.wait, 60)
+        for spy in spies:  # the profiles cover the lifecycle phases, not the bulk imports
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await asyncio.to_thread(spy.wait, 60)
         bulk, per_act = (
             await run_bulk(server, ken.service, len(zones), args) if args.bulk_zones else (0.0, 0.0)
         )
@@ -275,7 +282,8 @@ def cli() -> None:
     parser.add_argument("--bulk-zones", type=int, default=10, help="0 skips the bulk comparison")
     parser.add_argument(
         "--profile",
-        help="py-spy output for the kenflow worker (.svg flamegraph, .json speedscope or .txt collapsed stacks)",
+        help="py-spy output for the kenflow worker (.svg flamegraph, .json speedscope or .txt collapsed "
+        "stacks); the baseline worker's goes beside it as NAME-baseline.EXT",
     )
     args = parser.parse_args()
 
