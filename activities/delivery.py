@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities import channels
 from kenflow.db.projection import insert_notices, notice_row
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
-from kenflow.recipients import Channel, Recipient, RecipientError, parse_email_target, recipient_in
+from kenflow.recipients import Channel, Recipient, RecipientError, parse_email_target, recipients_in
 from kenflow.settings import Settings
 from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
 
@@ -47,64 +48,61 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver_notice")
     async def deliver_notice(self, notice: Notice) -> DeliveryOutcome:
-        return await self._deliver(notice)
+        [tried] = await self._attempt([notice])
+        if tried.outcome == "failed":
+            raise ApplicationError(tried.failure or tried.detail, type=PERMANENT, non_retryable=True)
+        if tried.outcome == "retry":
+            assert tried.error is not None
+            raise tried.error  # Temporal retries it with DELIVERY_RETRY's backoff
+        return tried.result()
 
     @activity.defn(name="deliver_notices")
     async def deliver_notices(self, batch: NoticeBatch) -> BatchOutcome:
         """Every notice of the batch at once, each attempted and recorded as deliver_notice
-        does; this activity itself never fails for a notice: one that could not go now comes
-        back pending and the zone retries it alone (deliver_notice, with backoff)."""
-        return BatchOutcome(outcomes=list(await asyncio.gather(*(self._try(n) for n in batch.notices))))
-
-    async def _try(self, notice: Notice) -> DeliveryOutcome:
+        does, with one look-up and one transaction for the lot; this activity itself never
+        fails for a notice: one that could not go now comes back pending and the zone retries
+        it alone (deliver_notice, with backoff)."""
         try:
-            return await self._deliver(notice)
-        except ApplicationError as err:  # permanent: recorded as failed already
-            return DeliveryOutcome(
-                key=notice.key, status=NoticeStatus.failed, detail=str(err.message)[:MAX_DETAIL]
+            tried = await self._attempt(batch.notices)
+        except Exception as err:  # noqa: BLE001 — the look-up or the record failed: all go alone
+            detail = f"{type(err).__name__}: {err}"[:MAX_DETAIL]
+            return BatchOutcome(
+                outcomes=[
+                    DeliveryOutcome(key=n.key, status=NoticeStatus.pending, detail=detail)
+                    for n in batch.notices
+                ]
             )
-        except Exception as err:  # noqa: BLE001 — recorded as a retry already
-            return DeliveryOutcome(
-                key=notice.key,
-                status=NoticeStatus.pending,
-                detail=f"{type(err).__name__}: {err}"[:MAX_DETAIL],
-            )
+        return BatchOutcome(outcomes=[t.result() for t in tried])
 
-    async def _deliver(self, notice: Notice) -> DeliveryOutcome:
-        attempt = activity.info().attempt
-        recipient, delivered = await asyncio.to_thread(self._look_up, notice)
-        channel = recipient.channel.value if recipient else self.settings.default_channel
-        address = self._address(notice, channel, recipient.address if recipient else None)
-        if delivered:
-            await asyncio.to_thread(
-                self._record,
-                notice,
-                channel,
-                address,
-                "skipped_duplicate",
-                f"attempt {attempt}: already delivered; not sent again",
+    async def _attempt(self, notices: list[Notice]) -> list[_Attempt]:
+        """Send each notice not yet delivered through its recipient's channel, then record
+        every attempt and the notices' new states in one transaction (a publication sends nine
+        copies at once: one look-up and one write, not nine of each)."""
+        n_try = activity.info().attempt
+        recipients, delivered = await asyncio.to_thread(self._look_up, notices)
+        plans: list[_Attempt] = []
+        for n in notices:
+            recipient = recipients.get(n.recipient)
+            channel = recipient.channel.value if recipient else self.settings.default_channel
+            address = self._address(n, channel, recipient.address if recipient else None)
+            plans.append(_Attempt(n, channel, address, n_try))
+        to_file = [p for p in plans if p.notice.key not in delivered and p.channel == Channel.file.value]
+        if to_file:  # one thread hop for every outbox file of the batch
+            await asyncio.to_thread(_write_files, to_file)
+        await asyncio.gather(
+            *(
+                self._send(p)
+                for p in plans
+                if p.notice.key not in delivered and p.channel != Channel.file.value
             )
-            return DeliveryOutcome(key=notice.key, status=NoticeStatus.delivered, detail="already delivered")
-        try:
-            detail = await self._send(notice, channel, address)
-        except channels.PermanentFailure as err:
-            reason = str(err)[:MAX_DETAIL]
-            await asyncio.to_thread(
-                self._record, notice, channel, address, "failed", f"attempt {attempt}: {reason}", reason
-            )
-            log.warning("notice %s permanently failed: %s", notice.key, reason)
-            raise ApplicationError(reason, type=PERMANENT, non_retryable=True) from None
-        except Exception as err:
-            error = f"{type(err).__name__}: {err}"
-            await asyncio.to_thread(
-                self._record, notice, channel, address, "retry", f"attempt {attempt}: {error}", error
-            )
-            raise
-        detail = detail[:MAX_DETAIL]
-        await asyncio.to_thread(
-            self._record, notice, channel, address, "delivered", f"attempt {attempt}: {detail}"
         )
-        return DeliveryOutcome(key=notice.key, status=NoticeStatus.delivered, detail=detail)
+        for p in plans:
+            if p.notice.key in delivered:
+                p.outcome, p.detail = "skipped_duplicate", "already delivered; not sent again"
+            elif p.outcome == "failed":
+                log.warning("notice %s permanently failed: %s", p.notice.key, p.failure)
+        await asyncio.to_thread(self._record, plans)
+        return plans
 
     def _address(self, notice: Notice, channel: str, address: str | None) -> str:
         """The registered address; for the file channel without one, the outbox directory."""
@@ -116,14 +114,22 @@ class DeliveryActivities:
 
     # ------------------------------------------------------------------ channels
 
-    async def _send(self, notice: Notice, channel: str, address: str) -> str:
+    async def _send(self, plan: _Attempt) -> None:
+        """Send one notice by e-mail or webhook (or an unknown channel's refusal) and note the
+        outcome on `plan`; never raises."""
+        try:
+            plan.delivered(await self._send_now(plan.notice, plan.channel, plan.address))
+        except Exception as err:  # noqa: BLE001 — noted on the plan, recorded with the rest
+            plan.refused(err)
+
+    async def _send_now(self, notice: Notice, channel: str, address: str) -> str:
         try:
             kind = Channel(channel)
         except ValueError:
             raise channels.PermanentFailure(
                 f"宛先 {notice.recipient} のチャネル「{channel}」は不明です (unknown channel {channel!r})"
             ) from None
-        if kind is Channel.file:
+        if kind is Channel.file:  # (batches write their files in one go: _write_files)
             return await asyncio.to_thread(channels.write_outbox, notice, Path(address))
         # A missing or malformed address and a missing relay are kenflow's settings, not the
         # recipient's answer: retried (see ConfigurationFailure), so the copy goes out once an
@@ -153,52 +159,108 @@ class DeliveryActivities:
 
     # ------------------------------------------------------------------ the rows
 
-    def _look_up(self, notice: Notice) -> tuple[Recipient | None, bool]:
-        """The recipient's registered entry and whether this notice's row already says
-        'delivered', in one connection: a publication sends nine copies at once."""
+    def _look_up(self, notices: list[Notice]) -> tuple[dict[str, Recipient], set[str]]:
+        """The recipients' registered entries and which of these notices' rows already say
+        'delivered', in one connection."""
         with self.engine.connect() as conn:
-            recipient = recipient_in(conn, notice.recipient)
-            status = conn.execute(sa.select(NOTICE.c.status).where(NOTICE.c.key == notice.key)).scalar()
-        return recipient, status == NoticeStatus.delivered.value
-
-    def _record(
-        self,
-        notice: Notice,
-        channel: str,
-        address: str,
-        outcome: str,
-        detail: str,
-        failure: str | None = None,
-    ) -> None:
-        """The attempt and the notice's new state in one transaction. `failure` is the reason
-        shown with the notice: final when permanent, the latest error while still retrying.
-
-        Core statements, not the ORM: this runs once per copy sent, and a unit of work with
-        identity-map loads cost several times the three statements it issues."""
-        now = _now()
-        values: dict[str, Any] = {}
-        if outcome != "skipped_duplicate":
-            values["attempts"] = sa.func.coalesce(NOTICE.c.attempts, 0) + 1
-        if outcome == "delivered":
-            values.update(status=NoticeStatus.delivered.value, delivered_at=now, failure=None)
-        elif outcome == "failed":
-            values.update(status=NoticeStatus.failed.value, failure=(failure or detail)[:MAX_DETAIL])
-        elif outcome == "retry":  # a late retry never hides that an earlier attempt got through
-            values["failure"] = sa.case(
-                (NOTICE.c.status == NoticeStatus.delivered.value, NOTICE.c.failure),
-                else_=(failure or detail)[:MAX_DETAIL],
-            )
-        with self.engine.begin() as conn:
-            insert_notices(conn, [notice_row(notice)])  # the attempt row needs its notice first
-            conn.execute(
-                sa.insert(ATTEMPT).values(
-                    notice_key=notice.key,
-                    at=now,
-                    channel=channel,
-                    address=address,
-                    outcome=outcome,
-                    detail=detail[:MAX_DETAIL],
+            recipients = recipients_in(conn, [n.recipient for n in notices])
+            delivered = conn.execute(
+                sa.select(NOTICE.c.key).where(
+                    NOTICE.c.key.in_([n.key for n in notices]),
+                    NOTICE.c.status == NoticeStatus.delivered.value,
                 )
+            ).scalars()
+            return recipients, set(delivered)
+
+    def _record(self, plans: list[_Attempt]) -> None:
+        """Every attempt and the notices' new states in one transaction. A notice's `failure`
+        is the reason shown with it: final when permanent, the latest error while retrying.
+
+        Core statements, not the ORM, and one UPDATE for all the notices delivered: this runs
+        for every batch of copies sent."""
+        now = _now()
+        count = sa.func.coalesce(NOTICE.c.attempts, 0) + 1
+        with self.engine.begin() as conn:
+            insert_notices(conn, [notice_row(p.notice) for p in plans])  # attempts need their notice first
+            conn.execute(
+                sa.insert(ATTEMPT),
+                [
+                    {
+                        "notice_key": p.notice.key,
+                        "at": now,
+                        "channel": p.channel,
+                        "address": p.address,
+                        "outcome": p.outcome,
+                        "detail": f"attempt {p.try_number}: {p.detail}"[:MAX_DETAIL],
+                    }
+                    for p in plans
+                ],
             )
-            if values:
-                conn.execute(sa.update(NOTICE).where(NOTICE.c.key == notice.key).values(**values))
+            delivered = [p.notice.key for p in plans if p.outcome == "delivered"]
+            if delivered:
+                conn.execute(
+                    sa.update(NOTICE)
+                    .where(NOTICE.c.key.in_(delivered))
+                    .values(
+                        attempts=count, status=NoticeStatus.delivered.value, delivered_at=now, failure=None
+                    )
+                )
+            for p in plans:
+                failure = (p.failure or p.detail)[:MAX_DETAIL]
+                if p.outcome == "failed":
+                    values: dict[str, Any] = {"status": NoticeStatus.failed.value, "failure": failure}
+                elif p.outcome == "retry":  # a late retry never hides that an earlier attempt got through
+                    values = {
+                        "failure": sa.case(
+                            (NOTICE.c.status == NoticeStatus.delivered.value, NOTICE.c.failure), else_=failure
+                        )
+                    }
+                else:
+                    continue
+                conn.execute(
+                    sa.update(NOTICE).where(NOTICE.c.key == p.notice.key).values(attempts=count, **values)
+                )
+
+
+@dataclass
+class _Attempt:
+    """One notice's try within a batch: where it goes, then what happened."""
+
+    notice: Notice
+    channel: str
+    address: str
+    try_number: int
+    outcome: str = "retry"  # delivered | failed | retry | skipped_duplicate
+    detail: str = ""
+    failure: str | None = None
+    error: BaseException | None = None
+
+    def delivered(self, detail: str) -> None:
+        self.outcome, self.detail = "delivered", detail[:MAX_DETAIL]
+
+    def refused(self, err: BaseException) -> None:
+        """Permanent (a refusal retrying cannot fix) or to be retried, by the error's kind."""
+        if isinstance(err, channels.PermanentFailure):
+            self.outcome = "failed"
+            self.detail = self.failure = str(err)[:MAX_DETAIL]
+        else:
+            self.outcome, self.error = "retry", err
+            self.detail = self.failure = f"{type(err).__name__}: {err}"[:MAX_DETAIL]
+
+    def result(self) -> DeliveryOutcome:
+        status = {
+            "delivered": NoticeStatus.delivered,
+            "skipped_duplicate": NoticeStatus.delivered,
+            "failed": NoticeStatus.failed,
+        }.get(self.outcome, NoticeStatus.pending)
+        detail = "already delivered" if self.outcome == "skipped_duplicate" else self.detail
+        return DeliveryOutcome(key=self.notice.key, status=status, detail=detail)
+
+
+def _write_files(plans: list[_Attempt]) -> None:
+    """The outbox files of a batch, in the calling thread, each outcome noted on its plan."""
+    for p in plans:
+        try:
+            p.delivered(channels.write_outbox(p.notice, Path(p.address)))
+        except Exception as err:  # noqa: BLE001 — a full disk is retried like any other failure
+            p.refused(err)

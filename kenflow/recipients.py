@@ -183,11 +183,16 @@ def get_recipient(engine: Engine, recipient_id: str) -> Recipient | None:
 
 
 def recipient_in(conn: Connection, recipient_id: str) -> Recipient | None:
-    """get_recipient on the caller's connection, with a Core select (the sender asks once per
-    copy, so it skips the ORM's session and identity map)."""
+    """get_recipient on the caller's connection."""
+    return recipients_in(conn, [recipient_id]).get(recipient_id)
+
+
+def recipients_in(conn: Connection, recipient_ids: list[str]) -> dict[str, Recipient]:
+    """The registered entries among `recipient_ids`, in one Core select on the caller's
+    connection (the sender asks once per batch of copies, so it skips the ORM's session)."""
     table = RecipientRow.__table__  # type: ignore[attr-defined]
-    row = conn.execute(sa.select(table).where(table.c.id == recipient_id)).first()
-    return _to_model(row) if row is not None else None  # type: ignore[arg-type]
+    rows = conn.execute(sa.select(table).where(table.c.id.in_(set(recipient_ids)))).all()
+    return {r.id: _to_model(r) for r in rows}  # type: ignore[arg-type]
 
 
 def set_recipient(

@@ -182,3 +182,33 @@ async def test_a_batch_delivers_each_notice_and_answers_for_each(
     again = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=[ok]))
     assert again.outcomes[0].status is NoticeStatus.delivered
     assert [a.outcome for a in attempts(engine, ok.key)] == ["delivered", "skipped_duplicate"]
+
+
+async def test_a_batch_costs_the_database_the_same_few_statements_however_many_copies(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A publication sends nine copies at once: their bookkeeping is one look-up and one
+    transaction, not nine of each, so a bigger batch adds rows, not round trips."""
+    from sqlalchemy import event
+
+    acts = DeliveryActivities(engine, settings_for(tmp_path, default_channel="file"))
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        statements.append(sql.split()[0].upper())
+
+    one = [notice("pref:25", "vision")]
+    nine = [notice(f"pref:{p}", "vision") for p in range(10, 19)]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=one))
+        alone = list(statements)
+        statements.clear()
+        out = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=nine))
+        batched = list(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(o.status is NoticeStatus.delivered for o in out.outcomes)
+    assert {row(engine, n.key).status for n in nine} == {"delivered"}
+    assert len(batched) == len(alone) <= 5, (alone, batched)
+    assert len(list((tmp_path / "outbox").rglob("*.txt"))) == 10
