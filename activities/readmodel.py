@@ -30,12 +30,15 @@ class ReadModelActivities:
 
     @activity.defn(name="project_zone")
     async def project_zone(self, inp: ProjectionInput) -> None:
-        """Heartbeats every second while the write waits (SQLite's lock can take seconds), so
-        the workflow's heartbeat timeout, not the 30 s start-to-close, notices a dead worker."""
+        """Run as a local activity by zones (workflows/zone.py, PROJECTION_LOCAL_PATCH); zones
+        from before that run it as an activity, which heartbeats every second while the write
+        waits (SQLite's lock can take seconds), so the workflow's heartbeat timeout, not the
+        30 s start-to-close, notices a dead worker. (A local activity cannot heartbeat: its
+        worker keeps the workflow task alive instead.)"""
         write = asyncio.ensure_future(asyncio.to_thread(project, self.engine, inp))
         while not write.done():
             await asyncio.wait({write}, timeout=1.0)
-            if not write.done():
+            if not write.done() and not activity.info().is_local:
                 activity.heartbeat()
         try:
             write.result()

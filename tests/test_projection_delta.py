@@ -161,10 +161,11 @@ async def test_a_zone_resends_its_whole_state_when_the_read_model_lost_the_base(
         state = await zone.state()
         history = await zone.history()
     assert stored_state(kit.rm.engine, zone.zone_id) == state.model_copy(update={"timeline": []})
-    failures = [
-        e.activity_task_failed_event_attributes.failure.application_failure_info.type
+    failures = [  # projections run as local activities: a failed one is a marker with its failure
+        e.marker_recorded_event_attributes.failure.application_failure_info.type
         for e in history.events
-        if e.HasField("activity_task_failed_event_attributes")
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.HasField("failure")
     ]
     assert failures == ["ProjectionBaseMissing"]  # once, then the whole state went
     assert [e.act for e in state.timeline][-2:] == ["record_plan", "complete_check"]

@@ -29,9 +29,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search import zone_search_attributes
 
 PROJECT_TIMEOUT = timedelta(seconds=30)
-# The projection heartbeats while it waits for the database, so a dead worker is noticed after
-# this long instead of PROJECT_TIMEOUT (the clerk's act waits on it).
+# Zones from before PROJECTION_LOCAL_PATCH project with a (remote) activity that heartbeats
+# while it waits for the database, so a dead worker is noticed after this long.
 PROJECT_HEARTBEAT = timedelta(seconds=5)
+# The projection runs as a local activity, in the workflow task that accepted the act: the
+# clerk's answer takes one round trip through Temporal instead of three, and the projection's
+# input (the zone's state) is not written into the history and sent back out to a poller. It is
+# a short, idempotent database write, which is what local activities are for; a worker that
+# dies mid-write leaves the workflow task to time out and the next worker writes it again.
+PROJECTION_LOCAL_PATCH = "projection-local"
 # Deliveries run on `<task queue>-notices` with slots of their own: a burst of copies (a
 # publication sends 9) must not queue ahead of the projections clerks are waiting for.
 NOTICE_QUEUE_SUFFIX = "-notices"
@@ -158,8 +164,9 @@ class ZoneWorkflow:
             inp, after = self._sent.delta(self.state, new)
             try:
                 await self._send_projection(inp)
-            except ActivityError as err:
-                cause = err.cause
+            except (ActivityError, ApplicationError) as err:
+                # an activity's failure arrives wrapped in ActivityError, a local activity's as is
+                cause = err.cause if isinstance(err, ActivityError) else err
                 if inp.kept is None or not (
                     isinstance(cause, ApplicationError) and cause.type == BASE_MISSING
                 ):
@@ -170,6 +177,14 @@ class ZoneWorkflow:
             self._sent.sent(after)
 
     async def _send_projection(self, inp: ProjectionInput) -> None:
+        if workflow.patched(PROJECTION_LOCAL_PATCH):
+            await workflow.execute_local_activity(
+                "project_zone",
+                inp,
+                start_to_close_timeout=PROJECT_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+            return
         await workflow.execute_activity(
             "project_zone",
             inp,
