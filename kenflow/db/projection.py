@@ -285,6 +285,16 @@ def _statements(dialect: str) -> dict[str, Any]:
             where=ZONE.c.version <= stmt.excluded.version,
         ).returning(ZONE.c.digest)
     out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
+    zone_id = sa.bindparam("zone_id")
+    for name, table in CHILDREN.items():
+        out[f"delete {name}"] = sa.delete(table).where(table.c.zone_id == zone_id)
+        out[f"insert {name}"] = sa.insert(table)
+    out["digest"] = sa.update(ZONE).where(ZONE.c.id == zone_id).values(digest=sa.bindparam("new_digest"))
+    out["stored"] = sa.select(ZONE.c.version, ZONE.c.state_json).where(ZONE.c.id == zone_id)
+    if dialect == "postgresql":
+        out["stored"] = out["stored"].with_for_update()
+    # Takes SQLite's write lock before the read (see with_kept_sections).
+    out["lock"] = sa.update(ZONE).where(ZONE.c.id == zone_id).values(version=ZONE.c.version)
     stmt = ins(NOTICE)
     out["notice"] = stmt.on_conflict_do_update(
         index_elements=[NOTICE.c.key],
@@ -308,16 +318,16 @@ def _replace_children(conn: Connection, zone_id: str, state: ZoneState, stored_d
     except ValueError:
         old = {}
     new: dict[str, str] = {}
+    stmts = _statements(conn.dialect.name)
     for name, rows in child_rows(state).items():
         new[name] = _digest(rows)
         if old.get(name) == new[name]:
             continue
-        table = CHILDREN[name]
-        conn.execute(sa.delete(table).where(table.c.zone_id == zone_id))
+        conn.execute(stmts[f"delete {name}"], {"zone_id": zone_id})
         if rows:
-            conn.execute(sa.insert(table), rows)
+            conn.execute(stmts[f"insert {name}"], rows)
     if new != old:
-        conn.execute(sa.update(ZONE).where(ZONE.c.id == zone_id).values(digest=json.dumps(new)))
+        conn.execute(stmts["digest"], {"zone_id": zone_id, "new_digest": json.dumps(new)})
 
 
 def _insert_audit(conn: Connection, rows: list[Row]) -> None:
@@ -346,14 +356,12 @@ def with_kept_sections(conn: Connection, inp: ProjectionInput) -> ZoneState | No
     overtaken projection: nothing to write); BaseMissing when the base is not there."""
     kept = inp.kept
     assert kept is not None
-    query = sa.select(ZONE.c.version, ZONE.c.state_json).where(ZONE.c.id == inp.zone_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    else:
+    stmts, key = _statements(conn.dialect.name), {"zone_id": inp.zone_id}
+    if conn.dialect.name != "postgresql":  # PostgreSQL locks the row with SELECT .. FOR UPDATE
         # Take SQLite's write lock before reading: a read transaction that another writer
         # commits under cannot be upgraded later (SQLITE_BUSY, which no timeout waits out).
-        conn.execute(sa.update(ZONE).where(ZONE.c.id == inp.zone_id).values(version=ZONE.c.version))
-    row = conn.execute(query).first()
+        conn.execute(stmts["lock"], key)
+    row = conn.execute(stmts["stored"], key).first()
     if row is not None and row.version != kept.base_version and row.version >= inp.version:
         return None
     if row is None or row.version != kept.base_version:
