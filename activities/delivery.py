@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import channels
+from kenflow.db.engine import writing
 from kenflow.db.projection import insert_notices, notice_row
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
 from kenflow.recipients import Channel, Recipient, RecipientError, parse_email_target, recipients_in
@@ -180,7 +181,7 @@ class DeliveryActivities:
         for every batch of copies sent."""
         now = _now()
         count = sa.func.coalesce(NOTICE.c.attempts, 0) + 1
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             insert_notices(conn, [notice_row(p.notice) for p in plans])  # attempts need their notice first
             conn.execute(
                 sa.insert(ATTEMPT),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
+from collections.abc import Iterator
 from functools import lru_cache
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
@@ -28,3 +32,27 @@ def make_engine(url: str) -> Engine:
 @lru_cache
 def engine_for(url: str) -> Engine:
     return make_engine(url)
+
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """engine.begin() for the read model's hot writes (projections, delivery records), one at a
+    time within this process when the database is SQLite.
+
+    SQLite has one writer per file, and a connection that finds it taken sleeps in the busy
+    handler's growing steps (up to 100 ms a time) before it looks again: under load, writes
+    waited for those sleeps rather than for each other, and the acts behind them made the p99.
+    A lock hands the turn over as soon as the writer commits. Other processes (the web app)
+    still meet SQLite's busy timeout; PostgreSQL locks rows, so it is left alone."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _writer_locks_guard:
+        lock = _writer_locks.setdefault(engine, threading.Lock())
+    with lock, engine.begin() as conn:
+        yield conn

@@ -39,6 +39,7 @@ from models.projection import BaseMissing, ProjectionInput
 from models.zone import AgreementStatus, FiscalYearReview, TimelineEntry, ZoneState
 
 from .dialect import insert_for
+from .engine import writing
 from .tables import (
     AgreementRow,
     AuditRow,
@@ -401,5 +402,5 @@ def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | Non
 
 def project(engine: sa.Engine, inp: ProjectionInput) -> bool:
     """write_projection in a transaction of its own."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         return write_projection(conn, inp)
