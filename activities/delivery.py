@@ -130,8 +130,8 @@ class DeliveryActivities:
             raise channels.PermanentFailure(
                 f"宛先 {notice.recipient} のチャネル「{channel}」は不明です (unknown channel {channel!r})"
             ) from None
-        if kind is Channel.file:  # (batches write their files in one go: _write_files)
-            return await asyncio.to_thread(channels.write_outbox, notice, Path(address))
+        if kind is Channel.file:  # outbox files are written together, by _write_files
+            raise AssertionError("file-channel notices do not go through _send_now")
         # A missing or malformed address and a missing relay are kenflow's settings, not the
         # recipient's answer: retried (see ConfigurationFailure), so the copy goes out once an
         # operator registers it, instead of failing for good.
