@@ -17,10 +17,18 @@ GRACEFUL_SECONDS = 10
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn's own handlers), then finish requests in hand."""
+    import gc
+
     from .app import create_app
 
+    app = create_app(settings)
+    # Everything loaded so far (FastAPI, pydantic schemas, SQLAlchemy, the templates) lives as
+    # long as the process: out of the collector's sight, each full collection scans ~20k
+    # objects instead of ~180k. Measured under bench/api_load.py: pauses of 130-170 ms every
+    # 6-9 s, which every read in flight waited out, became ~70 ms and rarer.
+    gc.freeze()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.web_port,
         log_level="warning",
