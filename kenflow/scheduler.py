@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
-from kenflow.db.engine import engine_for, make_engine
+from kenflow.db.engine import engine_for, make_engine, writing
 from kenflow.db.tables import SchedulerLockRow, ZoneRow
 from kenflow.settings import Settings
 from models.actor import SYSTEM
@@ -98,7 +98,7 @@ class SchedulerLock:
         t = SchedulerLockRow.__table__
         now = datetime.now(UTC)
         values = {"owner": self.owner, "heartbeat_at": now, "expires_at": now + self.ttl}
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             taken = conn.execute(
                 update(t)
                 .where(t.c.name == self.name, or_(t.c.owner == self.owner, t.c.expires_at < now))
@@ -107,7 +107,7 @@ class SchedulerLock:
         if taken == 1:
             return
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 conn.execute(insert(t).values(name=self.name, **values))
             return
         except IntegrityError:
@@ -132,7 +132,7 @@ class SchedulerLock:
         """Extend the lease; False when it is no longer ours (we were too late and lost it)."""
         t = SchedulerLockRow.__table__
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             return (
                 conn.execute(
                     update(t)
@@ -144,7 +144,7 @@ class SchedulerLock:
 
     def release(self) -> None:
         t = SchedulerLockRow.__table__
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(delete(t).where(t.c.name == self.name, t.c.owner == self.owner))
 
 

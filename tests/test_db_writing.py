@@ -16,14 +16,15 @@ from kenflow.db.engine import make_engine, writing
 TURNS, THREADS = 15, 8
 
 
-def _hammer(engine: Engine, table: sa.Table) -> list[BaseException]:
-    """THREADS threads, each writing TURNS transactions that hold the write lock a moment."""
+def _hammer(engines: list[Engine], table: sa.Table) -> list[BaseException]:
+    """THREADS threads, each writing TURNS transactions that hold the write lock a moment,
+    through the engines in turn."""
     errors: list[BaseException] = []
 
     def one(n: int) -> None:
         try:
             for i in range(TURNS):
-                with writing(engine) as conn:
+                with writing(engines[n % len(engines)]) as conn:
                     conn.execute(table.insert().values(thread=n, turn=i))
                     time.sleep(0.002)  # the writer keeps the file a while, as a projection does
         except BaseException as err:  # noqa: BLE001 — collected for the assertion
@@ -38,15 +39,20 @@ def _hammer(engine: Engine, table: sa.Table) -> list[BaseException]:
 
 
 def test_sqlite_writers_take_turns_instead_of_timing_out(tmp_path: Path) -> None:
-    """A busy timeout far shorter than the queue of writers: without turns, SQLite answers
-    'database is locked' to most of them; with them, every write lands."""
-    engine = sa.create_engine(
-        f"sqlite:///{tmp_path / 'w.db'}", connect_args={"timeout": 0.001, "check_same_thread": False}
-    )
+    """A busy timeout far shorter than the queue of writers, who write through two engines on
+    the same file (as the scheduler and the worker do in `kenflow up`): without turns, SQLite
+    answers 'database is locked' to most of them; with them, every write lands."""
+    engines = [
+        sa.create_engine(
+            f"sqlite:///{tmp_path / 'w.db'}", connect_args={"timeout": 0.001, "check_same_thread": False}
+        )
+        for _ in range(2)
+    ]
     meta = sa.MetaData()
     table = sa.Table("w", meta, sa.Column("thread", sa.Integer), sa.Column("turn", sa.Integer))
-    meta.create_all(engine)
-    assert _hammer(engine, table) == []
+    meta.create_all(engines[0])
+    assert _hammer(engines, table) == []
+    engine = engines[0]
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == TURNS * THREADS
 
@@ -83,4 +89,4 @@ def test_the_kenflow_engine_writes_in_turns_too(tmp_path: Path) -> None:
     meta = sa.MetaData()
     table = sa.Table("w", meta, sa.Column("thread", sa.Integer), sa.Column("turn", sa.Integer))
     meta.create_all(engine)
-    assert _hammer(engine, table) == []
+    assert _hammer([engine], table) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -34,7 +33,7 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks: dict[str, threading.Lock] = {}  # by database URL: engines on one file share it
 _writer_locks_guard = threading.Lock()
 
 
@@ -46,13 +45,16 @@ def writing(engine: Engine) -> Iterator[Connection]:
     SQLite has one writer per file, and a connection that finds it taken sleeps in the busy
     handler's growing steps (up to 100 ms a time) before it looks again: under load, writes
     waited for those sleeps rather than for each other, and the acts behind them made the p99.
-    A lock hands the turn over as soon as the writer commits. Other processes (the web app)
-    still meet SQLite's busy timeout; PostgreSQL locks rows, so it is left alone."""
+    A lock hands the turn over as soon as the writer commits. It is per database file, so every
+    engine of the process on that file takes turns (the scheduler's lease beside the worker in
+    `kenflow up`); writes that skip it would wait out the busy handler behind a stream of turns.
+    Other processes (the web app) still meet SQLite's busy timeout; PostgreSQL locks rows, so it
+    is left alone."""
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             yield conn
         return
     with _writer_locks_guard:
-        lock = _writer_locks.setdefault(engine, threading.Lock())
+        lock = _writer_locks.setdefault(str(engine.url), threading.Lock())
     with lock, engine.begin() as conn:
         yield conn
