@@ -1,36 +1,39 @@
 """Writing a zone's state into the read model: one transaction per ProjectionInput.
 
-Runs after every accepted act, so it is built for few round trips: Core statements (no ORM
-flush), multi-row inserts, and a per-table digest kept in the zone row so a child table whose
-rows did not change is not rewritten (most acts touch one of them, if any).
+Runs after every accepted act, so it is built for few statements (three for most acts: read
+and lock, zone row, audit row), each a prebuilt Core statement (no ORM flush), multi-row where
+it inserts.
 
 Ordering and idempotency:
-- The zone row is written first with INSERT .. ON CONFLICT DO UPDATE .. WHERE stored version <=
-  new version. As the first statement it takes the row lock (PostgreSQL) or the write lock
-  (SQLite) for the rest of the transaction, so two projections of one zone never interleave,
-  and an older version arriving late changes nothing. Equal versions are rewritten because a
-  notice's status can change without a version bump.
+- The first statement reads the stored zone row and locks it for the rest of the transaction
+  (SELECT .. FOR UPDATE on PostgreSQL; on SQLite an UPDATE that changes nothing, RETURNING the
+  row, which takes the write lock), so two projections of one zone never interleave. The row
+  is then written with INSERT .. ON CONFLICT DO UPDATE .. WHERE stored version <= new version
+  (which also settles two first projections of a new zone racing on PostgreSQL), so an older
+  version arriving late changes nothing. Equal versions are rewritten because a notice's
+  status can change without a version bump.
+- The zone row keeps a digest per child table (of the state's sections its rows come from), so
+  a child table whose rows did not change is not rewritten (most acts touch one, if any).
 - Audit rows (one per timeline entry) are inserted ON CONFLICT (zone_id, seq) DO NOTHING and
   notices ON CONFLICT (key) DO NOTHING, except that a notice the workflow has given up on
   (failed) marks a still-pending row failed. A delivered row is never touched. Both happen
   even for a stale version, since timeline entries and notices only accumulate.
 - A delta projection (models/projection.py) keeps the KPI actuals and yearly reviews the read
-  model holds as of `kept.base_version`: they are read back from the stored state under the
-  same lock, and a read model without that base raises BaseMissing (the zone then sends its
-  whole state).
+  model holds as of `kept.base_version`: they are read back from the row read under the lock,
+  and a read model without that base raises BaseMissing (the zone then sends its whole state).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Connection, Table
 
 from models.kpi import KpiActual
@@ -248,18 +251,36 @@ def notice_rows(state: ZoneState) -> list[Row]:
     return list(rows.values())
 
 
-def child_rows(state: ZoneState) -> dict[str, list[Row]]:
+CHILD_ROWS = {
+    "member": member_rows,
+    "agreement": agreement_rows,
+    "vision": vision_rows,
+    "kpi": kpi_rows,
+    "kpi_evaluation": evaluation_rows,
+}
+
+
+# What each child table's rows are made from: a table whose sections serialize to the same
+# bytes as last time has the same rows, so neither its rows nor its statements are built.
+_SECTIONS: dict[str, Callable[[ZoneState], Any]] = {
+    "member": lambda s: (s.central_cities, s.agreements),
+    "agreement": lambda s: s.agreements,
+    "vision": lambda s: s.visions,
+    "kpi": lambda s: s.kpis,
+    "kpi_evaluation": lambda s: [r.evaluations for r in s.reviews.values()],
+}
+_SECTION_JSON = TypeAdapter(Any)
+
+
+def child_digests(state: ZoneState) -> dict[str, str]:
+    """One digest per child table, of the state's sections its rows come from (serialized by
+    pydantic in Rust, which costs a tenth of digesting the rows themselves)."""
     return {
-        "member": member_rows(state),
-        "agreement": agreement_rows(state),
-        "vision": vision_rows(state),
-        "kpi": kpi_rows(state),
-        "kpi_evaluation": evaluation_rows(state),
+        name: hashlib.blake2b(
+            _SECTION_JSON.dump_json(section(state), fallback=str), digest_size=12
+        ).hexdigest()
+        for name, section in _SECTIONS.items()
     }
-
-
-def _digest(rows: list[Row]) -> str:
-    return hashlib.blake2b(repr(rows).encode(), digest_size=12).hexdigest()
 
 
 # --------------------------------------------------------------------------- writing
@@ -279,23 +300,27 @@ def _statements(dialect: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for keep in (False, True):
         stmt = ins(ZONE)
-        skip = {"id", "digest"} | ({"updated_at"} if keep else set())
+        skip = {"id"} | ({"updated_at"} if keep else set())
         out[f"zone{keep}"] = stmt.on_conflict_do_update(
             index_elements=[ZONE.c.id],
             set_={c: stmt.excluded[c] for c in ZONE_COLUMNS if c not in skip},
             where=ZONE.c.version <= stmt.excluded.version,
-        ).returning(ZONE.c.digest)
+        ).returning(ZONE.c.version)
     out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
     zone_id = sa.bindparam("zone_id")
     for name, table in CHILDREN.items():
         out[f"delete {name}"] = sa.delete(table).where(table.c.zone_id == zone_id)
         out[f"insert {name}"] = sa.insert(table)
-    out["digest"] = sa.update(ZONE).where(ZONE.c.id == zone_id).values(digest=sa.bindparam("new_digest"))
-    out["stored"] = sa.select(ZONE.c.version, ZONE.c.state_json).where(ZONE.c.id == zone_id)
+    stored = (ZONE.c.version, ZONE.c.digest, ZONE.c.state_json)
     if dialect == "postgresql":
-        out["stored"] = out["stored"].with_for_update()
-    # Takes SQLite's write lock before the read (see with_kept_sections).
-    out["lock"] = sa.update(ZONE).where(ZONE.c.id == zone_id).values(version=ZONE.c.version)
+        out["stored"] = sa.select(*stored).where(ZONE.c.id == zone_id).with_for_update()
+    else:
+        # A write that changes nothing takes SQLite's write lock and reads the row at once: a
+        # read transaction that another writer commits under could not be upgraded later
+        # (SQLITE_BUSY, which no timeout waits out).
+        out["stored"] = (
+            sa.update(ZONE).where(ZONE.c.id == zone_id).values(version=ZONE.c.version).returning(*stored)
+        )
     stmt = ins(NOTICE)
     out["notice"] = stmt.on_conflict_do_update(
         index_elements=[NOTICE.c.key],
@@ -306,29 +331,39 @@ def _statements(dialect: str) -> dict[str, Any]:
     return out
 
 
-def _upsert_zone(conn: Connection, row: Row, keep_updated_at: bool) -> str | None:
-    """Write the zone row unless a newer version is stored; return the stored digest, or None
-    when the stored version is newer (nothing written)."""
-    found = conn.execute(_statements(conn.dialect.name)[f"zone{keep_updated_at}"], row).first()
-    return None if found is None else str(found[0])
+class Stored(NamedTuple):
+    version: int
+    digest: str
+    state_json: str
 
 
-def _replace_children(conn: Connection, zone_id: str, state: ZoneState, stored_digest: str) -> None:
+def _stored(conn: Connection, zone_id: str) -> Stored | None:
+    """The zone's stored row, locked for the rest of the transaction (PostgreSQL's row lock,
+    SQLite's write lock), so two projections of one zone never interleave."""
+    row = conn.execute(_statements(conn.dialect.name)["stored"], {"zone_id": zone_id}).first()
+    return None if row is None else Stored(row.version, row.digest or "", row.state_json)
+
+
+def _write_zone(conn: Connection, state: ZoneState, row: Row, stored: Stored | None, keep: bool) -> bool:
+    """The zone row, with the digests of its children, and the child tables whose digest
+    changed; False when a newer version is stored (nothing written)."""
     try:
-        old: dict[str, str] = json.loads(stored_digest) if stored_digest else {}
+        old: dict[str, str] = json.loads(stored.digest) if stored and stored.digest else {}
     except ValueError:
         old = {}
-    new: dict[str, str] = {}
+    new = child_digests(state)
+    row["digest"] = json.dumps(new)
     stmts = _statements(conn.dialect.name)
-    for name, rows in child_rows(state).items():
-        new[name] = _digest(rows)
-        if old.get(name) == new[name]:
+    if conn.execute(stmts[f"zone{keep}"], row).first() is None:
+        return False  # a newer first projection of a new zone won the race (PostgreSQL)
+    for name, digest in new.items():
+        if old.get(name) == digest:
             continue
-        conn.execute(stmts[f"delete {name}"], {"zone_id": zone_id})
+        conn.execute(stmts[f"delete {name}"], {"zone_id": state.zone_id})
+        rows = CHILD_ROWS[name](state)
         if rows:
             conn.execute(stmts[f"insert {name}"], rows)
-    if new != old:
-        conn.execute(stmts["digest"], {"zone_id": zone_id, "new_digest": json.dumps(new)})
+    return True
 
 
 def _insert_audit(conn: Connection, rows: list[Row]) -> None:
@@ -350,29 +385,23 @@ class _StoredSections(BaseModel):
     reviews: dict[int, FiscalYearReview] = {}
 
 
-def with_kept_sections(conn: Connection, inp: ProjectionInput) -> ZoneState | None:
+def with_kept_sections(inp: ProjectionInput, stored: Stored | None) -> ZoneState | None:
     """The whole state of a delta projection: what it sent, plus the KPI actuals and yearly
     reviews the read model already holds as of `kept.base_version`. None when the stored
     version is already this one or newer and is not the base (a retry after a commit, or an
     overtaken projection: nothing to write); BaseMissing when the base is not there."""
     kept = inp.kept
     assert kept is not None
-    stmts, key = _statements(conn.dialect.name), {"zone_id": inp.zone_id}
-    if conn.dialect.name != "postgresql":  # PostgreSQL locks the row with SELECT .. FOR UPDATE
-        # Take SQLite's write lock before reading: a read transaction that another writer
-        # commits under cannot be upgraded later (SQLITE_BUSY, which no timeout waits out).
-        conn.execute(stmts["lock"], key)
-    row = conn.execute(stmts["stored"], key).first()
-    if row is not None and row.version != kept.base_version and row.version >= inp.version:
+    if stored is not None and stored.version != kept.base_version and stored.version >= inp.version:
         return None
-    if row is None or row.version != kept.base_version:
+    if stored is None or stored.version != kept.base_version:
         raise BaseMissing(
-            f"read model holds version {row.version if row else None} of {inp.zone_id}, "
+            f"read model holds version {stored.version if stored else None} of {inp.zone_id}, "
             f"not the base {kept.base_version}"
         )
-    stored = _StoredSections.model_validate_json(row.state_json)  # parses only these two in Python
-    actuals = stored.actuals[: kept.actuals]
-    old = {fy: stored.reviews[fy] for fy in kept.reviews if fy in stored.reviews}
+    sections = _StoredSections.model_validate_json(stored.state_json)  # parses only these two in Python
+    actuals = sections.actuals[: kept.actuals]
+    old = {fy: sections.reviews[fy] for fy in kept.reviews if fy in sections.reviews}
     if len(actuals) != kept.actuals or len(old) != len(kept.reviews):
         raise BaseMissing(f"read model of {inp.zone_id} lacks sections the projection keeps")
     reviews = old | inp.state.reviews
@@ -387,17 +416,17 @@ def with_kept_sections(conn: Connection, inp: ProjectionInput) -> ZoneState | No
 def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | None = None) -> bool:
     """Apply one projection inside the caller's transaction; True if the zone row was written,
     False if a newer version was already there (only audit rows and notices were added)."""
-    state: ZoneState | None = inp.state if inp.kept is None else with_kept_sections(conn, inp)
+    stored = _stored(conn, inp.zone_id)
+    state: ZoneState | None = inp.state if inp.kept is None else with_kept_sections(inp, stored)
     entries = sorted(inp.timeline, key=lambda e: e.seq)
-    stored = None
-    if state is not None:
+    written = False
+    if state is not None and (stored is None or stored.version <= inp.version):
         updated_at = entries[-1].at if entries else (now or utcnow())
-        stored = _upsert_zone(conn, zone_row(state, inp.version, updated_at), keep_updated_at=not entries)
-        if stored is not None:
-            _replace_children(conn, state.zone_id, state, stored)
+        row = zone_row(state, inp.version, updated_at)
+        written = _write_zone(conn, state, row, stored, keep=not entries)
     _insert_audit(conn, audit_rows(inp.zone_id, entries))
     insert_notices(conn, notice_rows(state or inp.state))
-    return stored is not None
+    return written
 
 
 def project(engine: sa.Engine, inp: ProjectionInput) -> bool:
