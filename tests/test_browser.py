@@ -119,3 +119,24 @@ def test_start_zone_and_conclude_an_agreement(live: LiveStack, browser: Browser)
     expect(ministry.locator("#timeline")).to_contain_text("両議会の議決により協定締結")
     ministry.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_older_timeline_entries_come_in_place(browser: Browser, tmp_path: Path) -> None:
+    """A zone with 130 timeline entries shows its newest 50; 以前の経過を表示 brings the 50
+    before them in place, above, and so on until the first."""
+    from tests.test_timeline_paging import ENTRIES, long_zone
+
+    with LiveStack(tmp_path) as live:
+        assert live.engine is not None
+        zid = long_zone(live.engine)
+        page = login(browser, live, "ministry")
+        page.goto(f"{live.url}/zones/{zid}")
+        entries = page.locator("#timeline > li:not(.older)")
+        expect(entries).to_have_count(50)
+        newest = entries.last.inner_text()
+        for shown in (100, ENTRIES):
+            page.get_by_role("link", name="以前の経過を表示").click()
+            expect(entries).to_have_count(shown)
+        expect(page.get_by_role("link", name="以前の経過を表示")).to_have_count(0)
+        assert entries.last.inner_text() == newest  # older ones went above, not below
+        expect(entries.first).to_contain_text("ワークフローを開始")

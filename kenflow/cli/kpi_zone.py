@@ -109,7 +109,7 @@ def _state(zone: str, live: bool) -> ZoneState:
         return c.run_service(go)
     from kenflow.db.queries import get_zone
 
-    detail = get_zone(c.read_engine(), zone)
+    detail = get_zone(c.read_engine(), zone, limit=None)
     if detail is None:
         c.fail(f"圏域 {zone} が見つかりません (zone {zone} not found in the read model)")
     return detail.state

@@ -105,7 +105,7 @@ def overdue(
     for row in rows:
         if row.ended_on is not None:
             continue
-        detail = get_zone(engine, row.id)
+        detail = get_zone(engine, row.id, limit=None)
         if detail is not None:
             items += waiting(detail.state, today, within)
     items.sort(key=lambda i: (-i["days_overdue"], i["zone_id"]))

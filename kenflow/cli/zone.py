@@ -116,7 +116,7 @@ def show(
     else:
         from kenflow.db.queries import get_zone
 
-        detail = get_zone(c.read_engine(), zone)
+        detail = get_zone(c.read_engine(), zone, limit=None)
         if detail is None:
             c.fail(
                 f"圏域 {zone} が見つかりません。`kenflow zone list` で確認してください "

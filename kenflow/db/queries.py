@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any, NamedTuple
 
+import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import defer
@@ -84,27 +85,36 @@ def list_zones(
         return list(s.scalars(stmt))
 
 
+TIMELINE_PAGE = 50  # entries a zone's page and API show at first; older ones are paged
+
+
 class ZoneDetail(NamedTuple):
     row: ZoneRow
-    state: ZoneState  # with its timeline rebuilt from the accepted audit rows
-    timeline: list[AuditRow]  # accepted and refused, oldest first
+    state: ZoneState  # with its timeline rebuilt from the accepted audit rows it was read with
+    timeline: list[AuditRow]  # accepted and refused, oldest first (the newest page of each)
+    accepted: int = 0  # how many accepted entries the zone has, shown or not
+    refused: int = 0
 
 
-def get_zone(db: Db, zone_id: str) -> ZoneDetail | None:
+def get_zone(db: Db, zone_id: str, limit: int | None = TIMELINE_PAGE) -> ZoneDetail | None:
+    """The zone with the newest `limit` accepted and refused entries of its timeline (None:
+    all of them). A zone lives for decades and gathers thousands of entries; its page shows
+    the newest and pages back (timeline_page)."""
     with _session(db) as s:
         row = s.get(ZoneRow, zone_id)
         if row is None:
             return None
-        audit = zone_timeline(s, zone_id)
-    return zone_detail(row, audit)
+        audit = zone_timeline(s, zone_id, limit=limit)
+        accepted, refused = timeline_counts(s, zone_id)
+    return zone_detail(row, audit, accepted, refused)
 
 
-def zone_detail(row: ZoneRow, audit: list[AuditRow]) -> ZoneDetail:
+def zone_detail(row: ZoneRow, audit: list[AuditRow], accepted: int = 0, refused: int = 0) -> ZoneDetail:
     """The detail of a fully loaded row and its audit rows (oldest first), for callers that
     read them in a session of their own along with other rows."""
     state = ZoneState.model_validate_json(row.state_json)
     state.timeline = [timeline_entry(a) for a in audit if a.result == "accepted" and a.seq is not None]
-    return ZoneDetail(row, state, audit)
+    return ZoneDetail(row, state, audit, accepted, refused)
 
 
 def timeline_entry(a: AuditRow) -> TimelineEntry:
@@ -118,13 +128,50 @@ def timeline_entry(a: AuditRow) -> TimelineEntry:
     )
 
 
-def zone_timeline(db: Db, zone_id: str, include_refused: bool = True) -> list[AuditRow]:
+_TIMELINE_ORDER = (AuditRow.at, col(AuditRow.seq).asc().nulls_last(), AuditRow.id)
+
+
+def zone_timeline(
+    db: Db, zone_id: str, include_refused: bool = True, limit: int | None = None
+) -> list[AuditRow]:
+    """The zone's audit rows, oldest first: all of them, or the newest `limit` accepted (by
+    seq) and the newest `limit` refused."""
     stmt = select(AuditRow).where(AuditRow.zone_id == zone_id)
-    if not include_refused:
-        stmt = stmt.where(AuditRow.result == "accepted")
-    stmt = stmt.order_by(AuditRow.at, col(AuditRow.seq).asc().nulls_last(), AuditRow.id)
+    if limit is None:
+        if not include_refused:
+            stmt = stmt.where(AuditRow.result == "accepted")
+        with _session(db) as s:
+            return list(s.scalars(stmt.order_by(*_TIMELINE_ORDER)))
     with _session(db) as s:
-        return list(s.scalars(stmt))
+        rows = timeline_page(s, zone_id, limit=limit)
+        if include_refused:
+            refused = stmt.where(AuditRow.result != "accepted").order_by(col(AuditRow.id).desc()).limit(limit)
+            rows += list(s.scalars(refused))
+    return sorted(rows, key=lambda a: (a.at, a.seq is None, a.seq or 0, a.id or 0))
+
+
+def timeline_page(
+    db: Db, zone_id: str, before: int | None = None, limit: int = TIMELINE_PAGE
+) -> list[AuditRow]:
+    """Accepted entries with seq below `before` (all, when None): the newest `limit` of them,
+    oldest first. Seq numbers a zone's accepted acts from 1, so it pages without gaps."""
+    stmt = select(AuditRow).where(AuditRow.zone_id == zone_id, AuditRow.result == "accepted")
+    if before is not None:
+        stmt = stmt.where(col(AuditRow.seq) < before)
+    stmt = stmt.order_by(col(AuditRow.seq).desc()).limit(limit)
+    with _session(db) as s:
+        return list(reversed(s.scalars(stmt).all()))
+
+
+def timeline_counts(db: Db, zone_id: str) -> tuple[int, int]:
+    """(accepted, refused) audit rows of the zone."""
+    accepted = sa.case((AuditRow.result == "accepted", 1), else_=0)
+    stmt = select(sa.func.count(), sa.func.coalesce(sa.func.sum(accepted), 0)).where(
+        AuditRow.zone_id == zone_id
+    )
+    with _session(db) as s:
+        total, ok = s.execute(stmt).one()
+    return int(ok), int(total) - int(ok)
 
 
 def recent_audit(db: Db, limit: int = 100, result: str | None = None) -> list[AuditRow]:
@@ -316,6 +363,7 @@ def phase_counts(db: Db) -> dict[tuple[str, str], int]:
 
 __all__: Sequence[str] = [
     "ProgrammeStats",
+    "TIMELINE_PAGE",
     "ZoneDetail",
     "get_municipality",
     "get_zone",
@@ -327,7 +375,9 @@ __all__: Sequence[str] = [
     "phase_counts",
     "recent_audit",
     "search_municipalities",
+    "timeline_counts",
     "timeline_entry",
+    "timeline_page",
     "zone_agreements",
     "zone_detail",
     "zone_kpis",

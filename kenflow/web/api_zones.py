@@ -112,23 +112,57 @@ async def start_zone(body: Annotated[StartZoneBody, Body()], web: WebDep, actor:
     return ZoneCreated(zone_id=zone_id, projected=await reads.wait_for_zone(web.engine, zone_id))
 
 
+TimelineLimit = Annotated[int, Query(ge=1, le=500, description="entries per page (1-500)")]
+
+
+def _older(zone_id: str, entries: list[Any], limit: int) -> str | None:
+    """The URL of the page before these accepted entries (oldest first), if there is one."""
+    first = next((a.seq for a in entries if a.result == "accepted" and a.seq is not None), None)
+    if first is None or first <= 1:
+        return None
+    return f"/api/zones/{zone_id}/timeline?before={first}&limit={limit}"
+
+
 @router.get("/zones/{zone_id}")
-async def get_zone(zone_id: str, web: WebDep, actor: ApiActor) -> dict[str, Any]:
-    """The zone's full state and timeline, from the read model."""
-    found = await asyncio.to_thread(reads.zone_with_facts, web.engine, zone_id)
+async def get_zone(
+    zone_id: str, web: WebDep, actor: ApiActor, timeline_limit: TimelineLimit = Q.TIMELINE_PAGE
+) -> dict[str, Any]:
+    """The zone's full state and the newest entries of its timeline, from the read model.
+    `timeline_total` counts every accepted entry; `timeline_older` pages back through
+    GET /api/zones/{id}/timeline (null when the first entry is shown)."""
+    found = await asyncio.to_thread(reads.zone_with_facts, web.engine, zone_id, timeline_limit)
     if found is None:
         raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)")
     facts, detail = found
     await check_readable(web, actor, facts)
+    accepted = [a for a in detail.timeline if a.result == "accepted"]
     out: dict[str, Any] = {
         "zone": views.zone_summary(detail.row),
         "state": detail.state.model_dump(mode="json", exclude={"timeline"}),
-        "timeline": [views.audit_entry(a) for a in detail.timeline if a.result == "accepted"],
+        "timeline": [views.audit_entry(a) for a in accepted],
+        "timeline_total": detail.accepted,
+        "timeline_older": _older(zone_id, accepted, timeline_limit),
         "overdue": [o.__dict__ for o in reads.overdue_items(detail.state, datetime.now(JST).date())],
     }
-    if actor.role is Role.ministry:
+    if actor.role is Role.ministry:  # the newest refusals, as many as timeline_limit
         out["refusals"] = [views.audit_entry(a) for a in detail.timeline if a.result != "accepted"]
+        out["refusals_total"] = detail.refused
     return out
+
+
+@router.get("/zones/{zone_id}/timeline")
+async def zone_timeline(
+    zone_id: str,
+    web: WebDep,
+    actor: ApiActor,
+    before: Annotated[int | None, Query(ge=1, description="entries with a seq below this")] = None,
+    limit: TimelineLimit = Q.TIMELINE_PAGE,
+) -> dict[str, Any]:
+    """A page of the zone's accepted timeline, oldest first: the newest `limit` entries with a
+    seq below `before` (the newest of all without it). `older` is the page before, or null."""
+    await readable_zone(web, actor, zone_id)
+    rows = await asyncio.to_thread(Q.timeline_page, web.engine, zone_id, before, limit)
+    return {"entries": [views.audit_entry(a) for a in rows], "older": _older(zone_id, rows, limit)}
 
 
 @router.get("/zones/{zone_id}/notices")

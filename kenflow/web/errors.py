@@ -67,6 +67,10 @@ async def on_validation(request: Request, exc: Exception) -> Response:
     errors = pydantic_messages(exc.errors())  # type: ignore[attr-defined]
     message = summary_ja(errors)
     await _audit(request, message)
+    if not _is_api(request):  # a page's link or address typed wrong: a page that says so
+        from .pages import error_page
+
+        return error_page(request, 422, message)
     return _json(422, errors, message=message)
 
 

@@ -98,7 +98,9 @@ def zone_page(engine: Engine, zone_id: str, today: date) -> dict[str, Any] | Non
         "phase_ja": PHASE_JA[state.phase],
         "prefectures": "・".join(PREFECTURES.get(p, p) for p in state.prefecture_codes()),
         "overdue": reads.overdue_items(state, today),
-        "timeline": [a for a in detail.timeline if a.result == "accepted"],
+        "timeline": (accepted := [a for a in detail.timeline if a.result == "accepted"]),
+        "timeline_total": detail.accepted,
+        "older": older_page(zone_id, accepted),
         "kpis": reads.kpi_views(state, Q.kpi_evaluations(engine, zone_id), today),
         "notices": notices,
         "deliveries": reads.deliveries_by_notice(engine, [n.key for n in notices]),
@@ -107,6 +109,17 @@ def zone_page(engine: Engine, zone_id: str, today: date) -> dict[str, Any] | Non
         "perspective_ja": PERSPECTIVE_JA,
         "status_ja": STATUS_LABELS,
     }
+
+
+def older_page(zone_id: str, entries: list[Any]) -> str | None:
+    """The page URL of the timeline entries before these (oldest first), if there are any."""
+    first = entries[0].seq if entries else None
+    return f"/zones/{zone_id}/timeline?before={first}" if first is not None and first > 1 else None
+
+
+def timeline_page(engine: Engine, zone_id: str, before: int | None) -> dict[str, Any]:
+    rows = Q.timeline_page(engine, zone_id, before)
+    return {"timeline": rows, "older": older_page(zone_id, rows)}
 
 
 def _perspectives(programme: Programme) -> tuple[Perspective, ...]:

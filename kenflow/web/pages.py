@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import escape
@@ -319,6 +319,26 @@ async def zone_page(request: Request, zone_id: str, web: WebDep, actor: PageActo
     except (Denied, ZoneNotFound) as err:
         return error_page(request, getattr(err, "status", 404), act_error_message(err))
     return await _zone_page(request, web, actor, zone_id)
+
+
+@router.get("/zones/{zone_id}/timeline")
+async def zone_timeline_page(
+    request: Request,
+    zone_id: str,
+    web: WebDep,
+    actor: PageActor,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The timeline entries before `before`: list items for the zone page's 以前の経過を表示
+    (htmx swaps them in for the link), or a page of their own without htmx."""
+    try:
+        await readable_zone(web, actor, zone_id)
+    except (Denied, ZoneNotFound) as err:
+        return error_page(request, getattr(err, "status", 404), act_error_message(err))
+    ctx = await asyncio.to_thread(page_data.timeline_page, web.engine, zone_id, before)
+    if request.headers.get("HX-Request"):
+        return render(request, "_timeline.html", ctx)
+    return render(request, "timeline.html", {**ctx, "zone_id": zone_id})
 
 
 @router.post("/zones/{zone_id}/agreements")

@@ -43,16 +43,20 @@ def zone_facts(engine: Engine, zone_id: str) -> ZoneFacts | None:
         return _facts(s, row)
 
 
-def zone_with_facts(engine: Engine, zone_id: str) -> tuple[ZoneFacts, Q.ZoneDetail] | None:
-    """The policy's facts and the zone's detail in one session: the zone page is the most read
-    route, and under load every extra thread hop and connection checkout is queueing."""
+def zone_with_facts(
+    engine: Engine, zone_id: str, limit: int = Q.TIMELINE_PAGE
+) -> tuple[ZoneFacts, Q.ZoneDetail] | None:
+    """The policy's facts and the zone's detail (with the newest `limit` entries of its
+    timeline) in one session: the zone page is the most read route, and under load every
+    extra thread hop and connection checkout is queueing."""
     with Session(engine, expire_on_commit=False) as s:
         row = s.get(ZoneRow, zone_id)
         if row is None:
             return None
         facts = _facts(s, row)
-        audit = Q.zone_timeline(s, zone_id)
-    return facts, Q.zone_detail(row, audit)
+        audit = Q.zone_timeline(s, zone_id, limit=limit)
+        accepted, refused = Q.timeline_counts(s, zone_id)
+    return facts, Q.zone_detail(row, audit, accepted, refused)
 
 
 def _facts(s: Session, row: ZoneRow) -> ZoneFacts:
