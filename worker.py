@@ -102,17 +102,23 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from kenflow.db.migrate import upgrade
     from kenflow.temporal import connect, register_search_attributes
 
-    upgrade(settings.db_url)
-    client = await connect(settings)
-    await register_search_attributes(client)
-    worker = build_worker(client, settings, engine_for(settings.db_url))
+    standalone = stop is None
     if stop is None:
         # Standalone (`kenflow worker`): SIGTERM from a service manager finishes the tasks in
         # hand and leaves the queue to the other workers, instead of dropping them mid-task.
+        # Taken before anything else, so a SIGTERM while it starts is a clean exit too.
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    upgrade(settings.db_url)
+    client = await connect(settings)
+    await register_search_attributes(client)
+    if stop.is_set():
+        return
+    worker = build_worker(client, settings, engine_for(settings.db_url))
     async with worker:
+        if standalone:  # `kenflow up` prints its own banner
+            print(f"kenflow worker: polling {settings.task_queue} on {settings.temporal_target}", flush=True)
         await stop.wait()
 
 

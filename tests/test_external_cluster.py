@@ -75,8 +75,17 @@ async def test_two_workers_on_an_external_cluster_and_postgresql(cluster, pg_url
     with Session(engine) as s:
         assert s.exec(select(MunicipalityRow).where(MunicipalityRow.code == HIKONE.code)).first() is not None
 
-    workers = [spawn("worker", env=env, log=tmp_path / f"worker{i}.log") for i in range(2)]
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    workers = [spawn("worker", env=env, log=log) for log in logs]
     try:
+        for log, w in zip(logs, workers, strict=True):  # both poll before one is stopped
+            for _ in range(300):
+                if "kenflow worker: polling" in log.read_text(errors="replace"):
+                    break
+                assert w.poll() is None, log.read_text()
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail(f"worker did not start: {log.read_text()}")
         service = ZoneService(cluster.client)
         today = jst_date(await cluster.get_current_time())
         zone_id = await service.start_zone(k.declare_start([HIKONE], today))
