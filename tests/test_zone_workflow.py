@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateStage
 from temporalio.common import TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
@@ -23,7 +24,7 @@ from temporalio.worker import Worker
 from activities.channels import outbox_file_name, safe_name
 from kenflow.service import Refused
 from models import acts as A
-from models.fiscal import fiscal_year_of
+from models.fiscal import fiscal_year_of, jst_date
 from models.kpi import KpiStatus
 from models.municipality import Municipality
 from models.notice import MIC
@@ -579,6 +580,34 @@ async def test_zone_from_its_recorded_past_enters_pdca_without_old_notices(kit: 
     documents = [n.document for n in zone.notices()]
     assert all(d.startswith("reminder:kpi-actuals-due:") for d in documents), documents
     assert len(set(documents)) <= 1
+
+
+async def test_acts_leave_the_zones_timer_alone_unless_a_deadline_comes_nearer(kit: Kit) -> None:
+    """The zone sleeps until its next deadline or fiscal year. An act moves that timer only
+    when it brings a deadline nearer: the first draft does (its councils' resolutions are due
+    in 90 days), the resolutions and a second draft due the same day do not. The reminder then
+    fires on its day, not at the fiscal year's end."""
+    async with kit.running():
+        fy = fiscal_year_of(await kit.today()) + 1
+        day = await kit.goto(date(fy, 4, 10))  # the next fiscal year is almost a year away
+        zone = await kit.start(K.declare_start([HIKONE], day))
+        await zone.delivered()
+
+        def timers_started(history: object) -> int:
+            return sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)  # type: ignore[attr-defined]
+
+        before = timers_started(await zone.history())
+        await K.conclude(zone, HIKONE, CROSS, day, day)
+        await zone.act(K.draft(HIKONE, SHIGA_TOWNS[0], day))
+        await zone.delivered()
+        assert timers_started(await zone.history()) - before == 1  # four acts, one new timer
+
+        await kit.goto(day + timedelta(days=90))
+        state = await zone.until(lambda s: bool(s.reminders_fired))
+        assert state.reminders_fired == [f"resolution-missing:{SHIGA_TOWNS[0].code}:v1#1"]
+        reminders = [n for n in zone.notices() if n.document.startswith("reminder:resolution-missing")]
+        assert {n.recipient for n in reminders} == muni(HIKONE, SHIGA_TOWNS[0])
+        assert {jst_date(n.created_at) for n in reminders} == {day + timedelta(days=90)}
 
 
 async def test_search_attributes_follow_the_zone(kit: Kit) -> None:

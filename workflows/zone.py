@@ -10,7 +10,7 @@ the whole state.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
@@ -49,6 +49,12 @@ PROJECTION_DELTA_PATCH = "projection-delta"
 # could not go then is retried alone. Older histories replay with one activity per notice.
 NOTICE_BATCH_PATCH = "notices-batched"
 NOTICE_BATCH_SIZE = 50
+# An act wakes the main loop only when the loop has something to do that its timer would not
+# bring (an end, a nearer deadline, continue-as-new); it starts the act's deliveries itself.
+# Waking for every act cancelled the loop's timer and started another: two of the eight
+# history events an act cost, and a run of the deadline rules, for nothing. Older histories
+# replay with the loop woken by every act and every delivery.
+WAKE_ON_NEED_PATCH = "wake-on-need"
 # Before continuing as new, give deliveries in flight this long to finish, so the next run does
 # not start a second attempt of a notice whose first attempt is still running.
 DRAIN_TIMEOUT = timedelta(hours=1)
@@ -75,6 +81,7 @@ class ZoneWorkflow:
         self._projecting = asyncio.Lock()
         self._search_attributes: TypedSearchAttributes | None = None
         self._refused: str | None = None
+        self._wake_at: datetime | None = None  # when the main loop's timer fires
         if inp.state is not None:
             self.state = inp.state
             self.state.run += 1
@@ -102,8 +109,10 @@ class ZoneWorkflow:
             await self._project()
         while True:
             self._dispatch_notices()
+            sleep = self._sleep_for()
+            self._wake_at = workflow.now() + sleep
             try:
-                await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
+                await workflow.wait_condition(lambda: self._wake, timeout=sleep)
             except TimeoutError:
                 pass
             self._wake = False
@@ -226,13 +235,15 @@ class ZoneWorkflow:
             pass
         finally:
             self._in_flight.difference_update(n.key for n in notices)
+        alone = False
         for n in notices:
             o = outcomes.get(n.key)
             if o is None or o.status is NoticeStatus.pending:
                 self._alone.add(n.key)
+                alone = True
             else:
                 self._settle(n.key, o.status, o.detail)
-        self._wake = True
+        self._delivered(retry=alone)
 
     async def _deliver(self, notice: Notice) -> None:
         # Zones started before this change keep delivering on the main queue when replayed.
@@ -256,7 +267,24 @@ class ZoneWorkflow:
         finally:
             self._in_flight.discard(notice.key)
         self._settle(notice.key, status, detail)
-        self._wake = True
+        self._delivered(retry=False)
+
+    def _delivered(self, retry: bool) -> None:
+        """A delivery finished. The loop must project a failure, send the notices a batch
+        could not deliver one by one, and end a zone whose last notice went; otherwise it
+        sleeps on (a delivered notice's row was already written by the activity)."""
+        if not workflow.patched(WAKE_ON_NEED_PATCH):
+            self._wake = True
+        elif retry or self._notices_changed or self.state.ended_on is not None:
+            self._wake = True
+
+    def _must_wake(self) -> bool:
+        """After an act: the zone ended, a deadline came nearer than the loop's timer, or the
+        server suggests continuing as new (checked only when the loop wakes)."""
+        if self.state.ended_on is not None or workflow.info().is_continue_as_new_suggested():
+            return True
+        due = next_due(self.state)
+        return self._wake_at is None or (due is not None and jst_midnight(due) < self._wake_at)
 
     def _settle(self, key: str, status: NoticeStatus, detail: str | None) -> None:
         """A delivered notice leaves the state; a failed one stays, marked, for the read model."""
@@ -296,7 +324,11 @@ class ZoneWorkflow:
         if not outcome.duplicate:
             self.state.notices.extend(outcome.notices)
             self._upsert_search_attributes()
-            self._wake = True
+            if not workflow.patched(WAKE_ON_NEED_PATCH):
+                self._wake = True
+            else:
+                self._dispatch_notices()
+                self._wake = self._wake or self._must_wake()
             await self._project()
         return A.ActResult(
             zone_id=self.state.zone_id,
