@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session, col
 
 from models.actor import Actor, Role
@@ -92,11 +92,17 @@ class ZoneDetail(NamedTuple):
     row: ZoneRow
     state: ZoneState  # with its timeline rebuilt from the accepted audit rows it was read with
     timeline: list[AuditRow]  # accepted and refused, oldest first (the newest page of each)
-    accepted: int = 0  # how many accepted entries the zone has, shown or not
-    refused: int = 0
+
+    @property
+    def accepted(self) -> int:
+        """How many accepted entries the zone has, shown or not: seq numbers them from 1
+        without gaps, so the newest one's seq."""
+        return max((a.seq or 0 for a in self.timeline if a.result == "accepted"), default=0)
 
 
-def get_zone(db: Db, zone_id: str, limit: int | None = TIMELINE_PAGE) -> ZoneDetail | None:
+def get_zone(
+    db: Db, zone_id: str, limit: int | None = TIMELINE_PAGE, include_refused: bool = True
+) -> ZoneDetail | None:
     """The zone with the newest `limit` accepted and refused entries of its timeline (None:
     all of them). A zone lives for decades and gathers thousands of entries; its page shows
     the newest and pages back (timeline_page)."""
@@ -104,17 +110,16 @@ def get_zone(db: Db, zone_id: str, limit: int | None = TIMELINE_PAGE) -> ZoneDet
         row = s.get(ZoneRow, zone_id)
         if row is None:
             return None
-        audit = zone_timeline(s, zone_id, limit=limit)
-        accepted, refused = timeline_counts(s, zone_id)
-    return zone_detail(row, audit, accepted, refused)
+        audit = zone_timeline(s, zone_id, include_refused, limit=limit)
+    return zone_detail(row, audit)
 
 
-def zone_detail(row: ZoneRow, audit: list[AuditRow], accepted: int = 0, refused: int = 0) -> ZoneDetail:
+def zone_detail(row: ZoneRow, audit: list[AuditRow]) -> ZoneDetail:
     """The detail of a fully loaded row and its audit rows (oldest first), for callers that
     read them in a session of their own along with other rows."""
     state = ZoneState.model_validate_json(row.state_json)
     state.timeline = [timeline_entry(a) for a in audit if a.result == "accepted" and a.seq is not None]
-    return ZoneDetail(row, state, audit, accepted, refused)
+    return ZoneDetail(row, state, audit)
 
 
 def timeline_entry(a: AuditRow) -> TimelineEntry:
@@ -142,11 +147,21 @@ def zone_timeline(
             stmt = stmt.where(AuditRow.result == "accepted")
         with _session(db) as s:
             return list(s.scalars(stmt.order_by(*_TIMELINE_ORDER)))
-    with _session(db) as s:
-        rows = timeline_page(s, zone_id, limit=limit)
-        if include_refused:
-            refused = stmt.where(AuditRow.result != "accepted").order_by(col(AuditRow.id).desc()).limit(limit)
-            rows += list(s.scalars(refused))
+    if not include_refused:
+        rows = timeline_page(db, zone_id, limit=limit)
+    else:  # one statement: the newest `limit` of each kind, numbered per kind
+        newest = (
+            sa.func.row_number()
+            .over(
+                partition_by=AuditRow.result == "accepted",
+                order_by=(col(AuditRow.seq).desc().nulls_last(), col(AuditRow.id).desc()),
+            )
+            .label("newest")
+        )
+        ranked = select(AuditRow, newest).where(AuditRow.zone_id == zone_id).subquery()
+        row = aliased(AuditRow, ranked)
+        with _session(db) as s:
+            rows = list(s.scalars(select(row).where(ranked.c.newest <= limit)))
     return sorted(rows, key=lambda a: (a.at, a.seq is None, a.seq or 0, a.id or 0))
 
 
@@ -161,17 +176,6 @@ def timeline_page(
     stmt = stmt.order_by(col(AuditRow.seq).desc()).limit(limit)
     with _session(db) as s:
         return list(reversed(s.scalars(stmt).all()))
-
-
-def timeline_counts(db: Db, zone_id: str) -> tuple[int, int]:
-    """(accepted, refused) audit rows of the zone."""
-    accepted = sa.case((AuditRow.result == "accepted", 1), else_=0)
-    stmt = select(sa.func.count(), sa.func.coalesce(sa.func.sum(accepted), 0)).where(
-        AuditRow.zone_id == zone_id
-    )
-    with _session(db) as s:
-        total, ok = s.execute(stmt).one()
-    return int(ok), int(total) - int(ok)
 
 
 def recent_audit(db: Db, limit: int = 100, result: str | None = None) -> list[AuditRow]:
@@ -375,7 +379,6 @@ __all__: Sequence[str] = [
     "phase_counts",
     "recent_audit",
     "search_municipalities",
-    "timeline_counts",
     "timeline_entry",
     "timeline_page",
     "zone_agreements",

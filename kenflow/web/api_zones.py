@@ -130,7 +130,8 @@ async def get_zone(
     """The zone's full state and the newest entries of its timeline, from the read model.
     `timeline_total` counts every accepted entry; `timeline_older` pages back through
     GET /api/zones/{id}/timeline (null when the first entry is shown)."""
-    found = await asyncio.to_thread(reads.zone_with_facts, web.engine, zone_id, timeline_limit)
+    ministry = actor.role is Role.ministry  # only the ministry reads refusals
+    found = await asyncio.to_thread(reads.zone_with_facts, web.engine, zone_id, timeline_limit, ministry)
     if found is None:
         raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)")
     facts, detail = found
@@ -144,9 +145,8 @@ async def get_zone(
         "timeline_older": _older(zone_id, accepted, timeline_limit),
         "overdue": [o.__dict__ for o in reads.overdue_items(detail.state, datetime.now(JST).date())],
     }
-    if actor.role is Role.ministry:  # the newest refusals, as many as timeline_limit
+    if ministry:  # the newest refusals, as many as timeline_limit
         out["refusals"] = [views.audit_entry(a) for a in detail.timeline if a.result != "accepted"]
-        out["refusals_total"] = detail.refused
     return out
 
 

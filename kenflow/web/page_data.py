@@ -88,7 +88,7 @@ def dashboard(
 
 
 def zone_page(engine: Engine, zone_id: str, today: date) -> dict[str, Any] | None:
-    detail = Q.get_zone(engine, zone_id)
+    detail = Q.get_zone(engine, zone_id, include_refused=False)  # the page shows accepted acts
     if detail is None:
         return None
     state = detail.state

@@ -44,7 +44,7 @@ def zone_facts(engine: Engine, zone_id: str) -> ZoneFacts | None:
 
 
 def zone_with_facts(
-    engine: Engine, zone_id: str, limit: int = Q.TIMELINE_PAGE
+    engine: Engine, zone_id: str, limit: int = Q.TIMELINE_PAGE, include_refused: bool = True
 ) -> tuple[ZoneFacts, Q.ZoneDetail] | None:
     """The policy's facts and the zone's detail (with the newest `limit` entries of its
     timeline) in one session: the zone page is the most read route, and under load every
@@ -54,9 +54,8 @@ def zone_with_facts(
         if row is None:
             return None
         facts = _facts(s, row)
-        audit = Q.zone_timeline(s, zone_id, limit=limit)
-        accepted, refused = Q.timeline_counts(s, zone_id)
-    return facts, Q.zone_detail(row, audit, accepted, refused)
+        audit = Q.zone_timeline(s, zone_id, include_refused, limit=limit)
+    return facts, Q.zone_detail(row, audit)
 
 
 def _facts(s: Session, row: ZoneRow) -> ZoneFacts:
