@@ -88,6 +88,9 @@ def test_the_newest_of_each_kind_come_oldest_first(engine: Engine) -> None:
     assert [a.seq for a in rows if a.result == "accepted"] == list(range(ENTRIES - 4, ENTRIES + 1))
     assert [a.summary for a in rows if a.result == "refused"] == [f"拒否 {i}" for i in range(2, 7)]
     assert [a.at for a in rows] == sorted(a.at for a in rows)
+    few = Q.zone_timeline(engine, zid, limit=100)  # 137 rows, under 2 × 100: read in one go
+    assert [a.seq for a in few if a.result == "accepted"] == list(range(ENTRIES - 99, ENTRIES + 1))
+    assert len([a for a in few if a.result == "refused"]) == 7
     assert [a.seq for a in Q.zone_timeline(engine, zid, include_refused=False, limit=3)] == [128, 129, 130]
     detail = Q.get_zone(engine, zid)
     assert detail is not None and detail.accepted == ENTRIES and len(detail.timeline) == 50 + 7
