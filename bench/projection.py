@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--zones", type=int, default=140)
     ap.add_argument("--years", type=int, default=10)
     ap.add_argument("--kpis", type=int, default=3)
-    ap.add_argument("--url", help="database URL (default: a new SQLite file)")
+    ap.add_argument("--url", help="URL of an empty database (default: a new SQLite file)")
     ap.add_argument("--profile", help="write cProfile stats here")
     args = ap.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='kenflow-proj-')}/readmodel.db"
