@@ -185,6 +185,13 @@ def timeline_page(
         return list(reversed(s.scalars(stmt).all()))
 
 
+def older_than(entries: Sequence[AuditRow]) -> int | None:
+    """The seq to page back from for a page of entries (oldest first): its first accepted
+    entry's, or None when that is the zone's first entry."""
+    first = next((a.seq for a in entries if a.result == "accepted" and a.seq is not None), None)
+    return first if first is not None and first > 1 else None
+
+
 def recent_audit(db: Db, limit: int = 100, result: str | None = None) -> list[AuditRow]:
     """The newest audit rows across all zones (the ministry's activity feed)."""
     stmt = select(AuditRow).order_by(col(AuditRow.at).desc(), col(AuditRow.id).desc()).limit(limit)
@@ -382,6 +389,7 @@ __all__: Sequence[str] = [
     "list_notices",
     "list_zones",
     "national_stats",
+    "older_than",
     "notice_deliveries",
     "phase_counts",
     "recent_audit",

@@ -116,11 +116,9 @@ TimelineLimit = Annotated[int, Query(ge=1, le=500, description="entries per page
 
 
 def _older(zone_id: str, entries: list[Any], limit: int) -> str | None:
-    """The URL of the page before these accepted entries (oldest first), if there is one."""
-    first = next((a.seq for a in entries if a.result == "accepted" and a.seq is not None), None)
-    if first is None or first <= 1:
-        return None
-    return f"/api/zones/{zone_id}/timeline?before={first}&limit={limit}"
+    """The URL of the page before these entries (oldest first), if there is one."""
+    before = Q.older_than(entries)
+    return f"/api/zones/{zone_id}/timeline?before={before}&limit={limit}" if before else None
 
 
 @router.get("/zones/{zone_id}")

@@ -113,8 +113,8 @@ def zone_page(engine: Engine, zone_id: str, today: date) -> dict[str, Any] | Non
 
 def older_page(zone_id: str, entries: list[Any]) -> str | None:
     """The page URL of the timeline entries before these (oldest first), if there are any."""
-    first = entries[0].seq if entries else None
-    return f"/zones/{zone_id}/timeline?before={first}" if first is not None and first > 1 else None
+    before = Q.older_than(entries)
+    return f"/zones/{zone_id}/timeline?before={before}" if before else None
 
 
 def timeline_page(engine: Engine, zone_id: str, before: int | None) -> dict[str, Any]:
