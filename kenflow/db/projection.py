@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -63,13 +63,6 @@ def _t(model: Any) -> Table:
 
 
 ZONE, AUDIT, NOTICE = _t(ZoneRow), _t(AuditRow), _t(NoticeRow)
-CHILDREN: dict[str, Table] = {
-    "member": _t(ZoneMemberRow),
-    "agreement": _t(AgreementRow),
-    "vision": _t(VisionRow),
-    "kpi": _t(KpiRow),
-    "kpi_evaluation": _t(KpiEvaluationRow),
-}
 LIVE = (AgreementStatus.concluded, AgreementStatus.abolition_pending)
 
 
@@ -251,23 +244,22 @@ def notice_rows(state: ZoneState) -> list[Row]:
     return list(rows.values())
 
 
-CHILD_ROWS = {
-    "member": member_rows,
-    "agreement": agreement_rows,
-    "vision": vision_rows,
-    "kpi": kpi_rows,
-    "kpi_evaluation": evaluation_rows,
-}
+class Child(NamedTuple):
+    """A table of rows derived from the state, rewritten whole when they change."""
+
+    table: Table
+    rows: Callable[[ZoneState], list[Row]]
+    # The state's fields its rows come from (pydantic's include=): when they serialize to the
+    # same bytes as last time the rows are the same, so neither rows nor statements are built.
+    sections: Any
 
 
-# What each child table's rows are made from: a table whose sections serialize to the same
-# bytes as last time has the same rows, so neither its rows nor its statements are built.
-_SECTIONS: dict[str, Any] = {
-    "member": {"central_cities", "agreements"},
-    "agreement": {"agreements"},
-    "vision": {"visions"},
-    "kpi": {"kpis"},
-    "kpi_evaluation": {"reviews": {"__all__": {"evaluations"}}},
+CHILDREN: dict[str, Child] = {
+    "member": Child(_t(ZoneMemberRow), member_rows, {"central_cities", "agreements"}),
+    "agreement": Child(_t(AgreementRow), agreement_rows, {"agreements"}),
+    "vision": Child(_t(VisionRow), vision_rows, {"visions"}),
+    "kpi": Child(_t(KpiRow), kpi_rows, {"kpis"}),
+    "kpi_evaluation": Child(_t(KpiEvaluationRow), evaluation_rows, {"reviews": {"__all__": {"evaluations"}}}),
 }
 
 
@@ -276,8 +268,8 @@ def child_digests(state: ZoneState) -> dict[str, str]:
     pydantic in Rust, which costs a fraction of building and digesting the rows themselves)."""
     to_json = state.__pydantic_serializer__.to_json
     return {
-        name: hashlib.blake2b(to_json(state, include=fields), digest_size=12).hexdigest()
-        for name, fields in _SECTIONS.items()
+        name: hashlib.blake2b(to_json(state, include=child.sections), digest_size=12).hexdigest()
+        for name, child in CHILDREN.items()
     }
 
 
@@ -306,9 +298,9 @@ def _statements(dialect: str) -> dict[str, Any]:
         ).returning(ZONE.c.version)
     out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
     zone_id = sa.bindparam("zone_id")
-    for name, table in CHILDREN.items():
-        out[f"delete {name}"] = sa.delete(table).where(table.c.zone_id == zone_id)
-        out[f"insert {name}"] = sa.insert(table)
+    for name, child in CHILDREN.items():
+        out[f"delete {name}"] = sa.delete(child.table).where(child.table.c.zone_id == zone_id)
+        out[f"insert {name}"] = sa.insert(child.table)
     stored = (ZONE.c.version, ZONE.c.digest, ZONE.c.state_json)
     if dialect == "postgresql":
         out["stored"] = sa.select(*stored).where(ZONE.c.id == zone_id).with_for_update()
@@ -358,7 +350,7 @@ def _write_zone(conn: Connection, state: ZoneState, row: Row, stored: Stored | N
         if old.get(name) == digest:
             continue
         conn.execute(stmts[f"delete {name}"], {"zone_id": state.zone_id})
-        rows = CHILD_ROWS[name](state)
+        rows = CHILDREN[name].rows(state)
         if rows:
             conn.execute(stmts[f"insert {name}"], rows)
     return True
