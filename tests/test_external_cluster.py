@@ -61,6 +61,20 @@ def spawn(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]
     return subprocess.Popen([sys.executable, "-m", "kenflow", *args], env=env, stdout=out, stderr=out)
 
 
+async def wait_for_line(log: Path, proc: subprocess.Popen[bytes], line: str, within: float = 60) -> None:
+    """Until the process has written `line` to its log; fails if it exits or takes too long."""
+
+    def text() -> str:  # a few KB, read between sleeps
+        return log.read_text(errors="replace")
+
+    for _ in range(int(within / 0.1)):
+        if line in text():
+            return
+        assert proc.poll() is None, text()
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{line!r} not in the log after {within} s: {text()}")
+
+
 async def test_two_workers_on_an_external_cluster_and_postgresql(cluster, pg_url, tmp_path) -> None:
     env = kenflow_env(cluster, pg_url, tmp_path)
     upgrade = await asyncio.to_thread(
@@ -79,13 +93,7 @@ async def test_two_workers_on_an_external_cluster_and_postgresql(cluster, pg_url
     workers = [spawn("worker", env=env, log=log) for log in logs]
     try:
         for log, w in zip(logs, workers, strict=True):  # both poll before one is stopped
-            for _ in range(300):
-                if "kenflow worker: polling" in log.read_text(errors="replace"):
-                    break
-                assert w.poll() is None, log.read_text()
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail(f"worker did not start: {log.read_text()}")
+            await wait_for_line(log, w, "kenflow worker: polling")
         service = ZoneService(cluster.client)
         today = jst_date(await cluster.get_current_time())
         zone_id = await service.start_zone(k.declare_start([HIKONE], today))
@@ -112,11 +120,7 @@ async def test_up_with_temporal_address_starts_no_embedded_server(cluster, pg_ur
     log = tmp_path / "up.log"
     up = spawn("up", "--no-web", "--no-scheduler", env=env, log=log)
     try:
-        for _ in range(300):
-            if "kenflow は起動しました" in log.read_text(errors="replace"):
-                break
-            assert up.poll() is None, log.read_text()
-            await asyncio.sleep(0.2)
+        await wait_for_line(log, up, "kenflow は起動しました")
         text = log.read_text()
         assert "Temporal (外部)" in text and "Temporal Web UI" not in text
         names = [p.name() for p in psutil.Process(up.pid).children(recursive=True)]
