@@ -273,9 +273,7 @@ class ZoneWorkflow:
         """A delivery finished. The loop must project a failure, send the notices a batch
         could not deliver one by one, and end a zone whose last notice went; otherwise it
         sleeps on (a delivered notice's row was already written by the activity)."""
-        if not workflow.patched(WAKE_ON_NEED_PATCH):
-            self._wake = True
-        elif retry or self._notices_changed or self.state.ended_on is not None:
+        if not workflow.patched(WAKE_ON_NEED_PATCH) or retry or self._notices_changed or self.state.ended_on:
             self._wake = True
 
     def _must_wake(self) -> bool:
