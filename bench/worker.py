@@ -55,6 +55,11 @@ async def main(args: argparse.Namespace) -> None:
                 max_concurrent_activities=64,
             )
         ]
+    # Both sides run with kenflow's collector settings (worker.tune_collector), as
+    # `kenflow worker` does: a process setting, not kenflow's code, so the baseline gets it too.
+    from worker import tune_collector
+
+    tune_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -227,7 +227,7 @@ async def wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes] | 
 
 
 async def run_up(settings: Settings, *, web: bool = True, scheduler: bool = True) -> None:
-    from worker import build_worker
+    from worker import build_worker, tune_collector
 
     from .db.engine import engine_for
     from .db.migrate import upgrade
@@ -253,6 +253,7 @@ async def run_up(settings: Settings, *, web: bool = True, scheduler: bool = True
             web_proc = start_web(settings)  # before lower_priority: it keeps our priority
         lower_priority(nice)
         worker = build_worker(client, settings, engine)
+        tune_collector()
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         if scheduler:
             tasks.append(asyncio.create_task(_run_scheduler(settings, client, stop), name="scheduler"))
