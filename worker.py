@@ -75,31 +75,24 @@ def compile_workflow_module() -> None:
         py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
 
 
-# Collector thresholds for a worker process (CPython's are 700, 10, 10); see tune_collector.
-WORKER_GC_THRESHOLDS = (5000, 10, 2)
-
-
 def tune_collector() -> None:
-    """Set the garbage collector for a long-running worker process, once it has loaded.
+    """Take what a worker process loaded at start out of the garbage collector's sight.
 
-    A worker allocates far more than it keeps (every act decodes, copies and encodes a zone's
-    state), and with CPython's defaults it spent about 1 ms of every update collecting: a young
-    collection every 700 allocations, and a full one, scanning every object in the process,
-    every 70,000 (14 in the national bench's 2-year run, 120-170 ms each, which every update in
-    flight waited out). Measured with gc.callbacks in bench/worker.py:
-    - `gc.freeze()` takes what is loaded at start (temporalio, pydantic, SQLAlchemy, the models:
-      ~90k objects) out of every full collection.
-    - Young collections every 5,000 allocations instead of 700: a seventh as many.
-    - A full collection after two middle ones instead of ten, so it still comes about as often
-      as before (every ~100,000 allocations). It is what frees a finished run: the sandbox's
-      copy of the workflow module refers to itself, and 140 zones continuing as new at once
-      leave ~40 MB that only a full collection returns. Raising all three thresholds (10000,
-      10, 10) cut the collector's time further but added 30 MB to the worker's peak RSS.
-    Together: 4.6 s of collection in that run became 2.0 s, with the same peak RSS.
+    temporalio, pydantic, SQLAlchemy and the models are ~95k objects that live as long as the
+    process, and every full collection scanned them all: 14 full collections of 120-170 ms in
+    the national bench's 2-year run, which every update in flight waited out. After
+    `gc.freeze()` a full collection scans only what the zones hold (measured with gc.callbacks:
+    2.4 s of full collections in that run became 1.7 s; the web process does the same).
+
+    The thresholds stay CPython's. Young collections every 5,000 allocations instead of 700,
+    with full ones after two middle collections instead of ten, halved the collector's time
+    again (4.6 s → 2.0 s in that run, ~0.6 ms of the worker's 15 per update) but raised its
+    peak RSS in the 10-year run from 292 to 312 MB: the cycles each activation leaves (tasks,
+    tracebacks holding the activation's payloads) live seven times longer before a young
+    collection frees them. Not worth a fifth of the memory headroom.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
 class Workers:

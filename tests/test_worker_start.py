@@ -4,7 +4,7 @@ The sandbox imports workflows/zone.py afresh for every run (each zone continues 
 fiscal year): the worker writes its bytecode at start, so that import reads a .pyc instead of
 compiling the source again (even where PYTHONDONTWRITEBYTECODE is set), and the module's type
 hints are objects, not strings temporalio would compile and evaluate on every run. The worker
-process also sets its garbage collector once it has loaded (worker.tune_collector)."""
+process freezes what it loaded at start out of the collector's sight (worker.tune_collector)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_the_workflow_handlers_type_hints_are_evaluated_once_at_definition() -> 
     assert zone.ZoneWorkflow.__dict__["declare"].__annotations__["act"] is A.Declare
 
 
-def test_a_worker_process_freezes_what_it_loaded_and_collects_less_often() -> None:
+def test_a_worker_process_freezes_what_it_loaded() -> None:
     probe = (
         "import gc, json, worker; before = gc.get_freeze_count(); worker.tune_collector(); "
         "print(json.dumps([before, gc.get_freeze_count(), gc.get_threshold()]))"
@@ -66,5 +66,4 @@ def test_a_worker_process_freezes_what_it_loaded_and_collects_less_often() -> No
     before, frozen, thresholds = json.loads(out)
     assert before == 0
     assert frozen > 10_000  # temporalio, pydantic, SQLAlchemy and the models, at least
-    assert tuple(thresholds) == worker.WORKER_GC_THRESHOLDS
-    assert thresholds[0] > 700  # CPython's default young threshold
+    assert tuple(thresholds) == (700, 10, 10)  # CPython's: higher ones cost peak RSS
