@@ -273,6 +273,27 @@ def test_policy_matrix(role: str, act: str) -> None:
     assert bool(may_read_zone(actor, FACTS)) == (role in READERS)
 
 
+def test_a_zones_state_shows_a_reader_only_the_pending_copies_addressed_to_it() -> None:
+    """GET /api/zones/{id} returns the state with the copies not yet delivered (or failed): a
+    prefecture or municipality sees only its own, as the notices APIs answer."""
+    from datetime import UTC, datetime
+
+    from kenflow.web.reads import state_for
+    from models.lifecycle import initial_state
+
+    state, first = initial_state(f.start(declared_on=jst_today()), datetime.now(UTC))
+    state.notices.extend(first)
+    recipients = {n.recipient for n in state.notices}
+    pref = f"pref:{HUB.code[:2]}"
+    assert pref in recipients and len(recipients) >= 2
+    assert len(state_for(Actor(role=Role.ministry), state)["notices"]) == len(state.notices)
+    seen = state_for(Actor(role=Role.prefecture, code=HUB.code[:2]), state)["notices"]
+    assert seen and {n["recipient"] for n in seen} == {pref}
+    town = state_for(Actor(role=Role.municipality, code=HUB.code), state)
+    assert all(n["recipient"] == f"muni:{HUB.code}" for n in town["notices"])
+    assert "timeline" not in town and town["zone_id"] == state.zone_id
+
+
 # --------------------------------------------------------------------------- tokens
 
 

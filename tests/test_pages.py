@@ -144,3 +144,30 @@ async def test_start_zone_and_draft_agreement_pages(web: WebStack) -> None:
     assert r.status_code == 303
     page = await web.http.get(zone_url)
     assert "愛荘町との定住自立圏形成協定の案を作成" in page.text  # the flash, then the timeline
+
+
+def _notice_rows(page: str) -> list[str]:
+    table = re.search(r'<table id="notices">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table is not None
+    return [r for r in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S) if "送付はありません" not in r]
+
+
+async def test_the_zone_page_shows_a_reader_only_the_copies_the_api_shows_them(web: WebStack) -> None:
+    """A prefecture or municipality sees the copies addressed to it, as GET /api/zones/{id}/notices
+    answers; the ministry sees every copy."""
+    zid = await _zone_with_draft(web)
+    everyone = (await web.http.get(f"/api/zones/{zid}/notices", headers=web.auth("ministry"))).json()
+    assert len({n["recipient"] for n in everyone}) >= 2  # copies to more than one recipient
+    readers = [("ministry", None), ("prefecture", HUB.code[:2]), ("municipality", HUB.code)]
+    for role, code in readers:
+        api = (await web.http.get(f"/api/zones/{zid}/notices", headers=web.auth(role, code))).json()
+        await _login(web, role, code)
+        page = await web.http.get(f"/zones/{zid}")
+        assert page.status_code == 200, (role, page.text[:300])
+        rows = _notice_rows(page.text)
+        assert len(rows) == len(api), (role, len(rows), len(api))
+        for n in api:
+            assert any(n["subject"] in r for r in rows), (role, n["subject"])
+        if role != "ministry":
+            assert len(rows) < len(everyone), role
+    web.http.cookies.clear()

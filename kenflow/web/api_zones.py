@@ -137,7 +137,7 @@ async def get_zone(
     accepted = [a for a in detail.timeline if a.result == "accepted"]
     out: dict[str, Any] = {
         "zone": views.zone_summary(detail.row),
-        "state": detail.state.model_dump(mode="json", exclude={"timeline"}),
+        "state": reads.state_for(actor, detail.state),
         "timeline": [views.audit_entry(a) for a in accepted],
         "timeline_total": detail.accepted,
         "timeline_older": _older(zone_id, accepted, timeline_limit),
@@ -166,10 +166,8 @@ async def zone_timeline(
 @router.get("/zones/{zone_id}/notices")
 async def zone_notices(zone_id: str, web: WebDep, actor: ApiActor) -> list[dict[str, Any]]:
     await readable_zone(web, actor, zone_id)
-    rows = await asyncio.to_thread(Q.list_notices, web.engine, zone_id)
-    if actor.role is not Role.ministry:  # copies addressed to others stay private
-        mine = f"pref:{actor.code}" if actor.role is Role.prefecture else f"muni:{actor.code}"
-        rows = [n for n in rows if n.recipient == mine]
+    # copies addressed to others stay private
+    rows = await asyncio.to_thread(reads.notices_for, web.engine, actor, None, zone_id)
     deliveries = await asyncio.to_thread(reads.deliveries_by_notice, web.engine, [n.key for n in rows])
     return [views.notice(n, deliveries.get(n.key, [])) for n in rows]
 

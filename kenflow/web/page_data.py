@@ -87,12 +87,13 @@ def dashboard(
     }
 
 
-def zone_page(engine: Engine, zone_id: str, today: date) -> dict[str, Any] | None:
+def zone_page(engine: Engine, zone_id: str, today: date, actor: Actor) -> dict[str, Any] | None:
+    """The zone page's data as `actor` may see it (notices: reads.notices_for)."""
     detail = Q.get_zone(engine, zone_id, include_refused=False)  # the page shows accepted acts
     if detail is None:
         return None
     state = detail.state
-    notices = Q.list_notices(engine, zone_id)
+    notices = reads.notices_for(engine, actor, limit=None, zone_id=zone_id)
     return {
         "state": state,
         "phase_ja": PHASE_JA[state.phase],

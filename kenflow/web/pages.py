@@ -302,7 +302,7 @@ async def new_zone(request: Request, web: WebDep, actor: PageActor) -> Response:
 async def _zone_page(
     request: Request, web: Web, actor: Actor, zone_id: str, status: int = 200, **extra: Any
 ) -> Response:
-    ctx = await asyncio.to_thread(page_data.zone_page, web.engine, zone_id, _today())
+    ctx = await asyncio.to_thread(page_data.zone_page, web.engine, zone_id, _today(), actor)
     if ctx is None:
         return error_page(request, 404, f"圏域 {zone_id} が見つかりません")
     state = ctx["state"]
@@ -344,7 +344,7 @@ async def zone_timeline_page(
 @router.post("/zones/{zone_id}/agreements")
 async def draft_agreement_form(request: Request, zone_id: str, web: WebDep, actor: PageActor) -> Response:
     form = await _form(request)
-    ctx = await asyncio.to_thread(page_data.zone_page, web.engine, zone_id, _today())
+    ctx = await asyncio.to_thread(page_data.zone_page, web.engine, zone_id, _today(), actor)
     perspectives = ctx["perspectives"] if ctx else []
 
     def build() -> A.Act:

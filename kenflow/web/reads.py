@@ -10,6 +10,7 @@ import asyncio
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import defer
@@ -118,13 +119,36 @@ def deliveries_by_notice(engine: Engine, keys: list[str]) -> dict[str, list[Deli
     return out
 
 
-def notices_for(engine: Engine, actor: Actor, limit: int = 500) -> list[NoticeRow]:
-    """The notices an actor may see: all for the ministry, its own copies otherwise."""
-    stmt = select(NoticeRow).order_by(col(NoticeRow.created_at).desc(), NoticeRow.key).limit(limit)
+def own_recipient(actor: Actor) -> str | None:
+    """The one recipient whose copies a prefecture or municipality may see (None: the ministry
+    sees every copy). The rule for the notices APIs, the zone page and a zone's state."""
     if actor.role is Role.prefecture:
-        stmt = stmt.where(NoticeRow.recipient == f"pref:{actor.code}")
-    elif actor.role is Role.municipality:
-        stmt = stmt.where(NoticeRow.recipient == f"muni:{actor.code}")
+        return f"pref:{actor.code}"
+    if actor.role is Role.municipality:
+        return f"muni:{actor.code}"
+    return None
+
+
+def state_for(actor: Actor, state: ZoneState) -> dict[str, Any]:
+    """A zone's state as JSON for `actor`: the notices still in it (pending or failed) are
+    only those it may see (own_recipient)."""
+    out = state.model_dump(mode="json", exclude={"timeline"})
+    if (mine := own_recipient(actor)) is not None:
+        out["notices"] = [n for n in out["notices"] if n["recipient"] == mine]
+    return out
+
+
+def notices_for(
+    engine: Engine, actor: Actor, limit: int | None = 500, zone_id: str | None = None
+) -> list[NoticeRow]:
+    """The notices an actor may see (own_recipient), newest first."""
+    stmt = select(NoticeRow).order_by(col(NoticeRow.created_at).desc(), NoticeRow.key)
+    if zone_id is not None:
+        stmt = stmt.where(NoticeRow.zone_id == zone_id)
+    if (mine := own_recipient(actor)) is not None:
+        stmt = stmt.where(NoticeRow.recipient == mine)
+    if limit is not None:
+        stmt = stmt.limit(limit)
     with Session(engine, expire_on_commit=False) as s:
         return list(s.scalars(stmt))
 
