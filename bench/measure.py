@@ -29,6 +29,8 @@ class WorkerProcess:
         self.args = args
         self.proc: subprocess.Popen[str] | None = None
         self.peak_rss = 0
+        self.gc_seconds: float | None = None  # its collector's CPU time, once it has stopped
+        self.gc_full = 0
         self._sampler: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> WorkerProcess:
@@ -73,6 +75,15 @@ class WorkerProcess:
                 await asyncio.to_thread(self.proc.wait, 30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                return
+            assert self.proc.stdout is not None
+            for line in (await asyncio.to_thread(self.proc.stdout.read)).splitlines():
+                if line.startswith("gc "):
+                    _, seconds, full = line.split()
+                    self.gc_seconds, self.gc_full = float(seconds), int(full)
+
+    def gc_ms_per(self, updates: int) -> float | None:
+        return None if self.gc_seconds is None else round(self.gc_seconds * 1000 / max(updates, 1), 2)
 
     @property
     def peak_rss_mb(self) -> float:

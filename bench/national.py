@@ -265,6 +265,10 @@ async def main(args: argparse.Namespace) -> dict:
         "baseline_worker_peak_rss_mb": base_worker.peak_rss_mb,
         "cpu_ms_per_update": cpu.per_update_ms("Kenflow", len(t.latencies)),
         "baseline_cpu_ms_per_update": cpu.per_update_ms("Baseline", len(base.t.latencies)),
+        # the collector's CPU in each worker over the whole run (bulk imports included)
+        "gc_ms_per_update": ken_worker.gc_ms_per(len(t.latencies)),
+        "baseline_gc_ms_per_update": base_worker.gc_ms_per(len(base.t.latencies)),
+        "gc_full_collections": [ken_worker.gc_full, base_worker.gc_full],
         "bulk_kpi_rows_per_s": bulk,
         "per_act_kpi_rows_per_s": per_act,
     }

@@ -4,7 +4,8 @@ kenflow and baseline figures are comparable (same interpreter, same settings, no
     python -m bench.worker kenflow  --address HOST:PORT --db URL --data-dir DIR --task-queue Q
     python -m bench.worker baseline --address HOST:PORT --task-queue Q
 
-Prints "ready" once polling; stops on SIGTERM/SIGINT.
+Prints "ready" once polling; stops on SIGTERM/SIGINT, and then prints one line
+`gc <seconds> <full collections>`: the CPU time its garbage collector took (bench/README item 11).
 """
 
 from __future__ import annotations
@@ -13,14 +14,34 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+class CollectorClock:
+    """The garbage collector's CPU time in this process, from gc.callbacks: each collection
+    runs in the thread that triggered it, so that thread's CPU clock brackets it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._began = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.thread_time()
+            return
+        self.seconds += time.thread_time() - self._began
+        self.full += info["generation"] == 2
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -79,7 +100,9 @@ if __name__ == "__main__":
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--db", default="")
     parser.add_argument("--data-dir", default=".")
+    clock = CollectorClock()
     asyncio.run(main(parser.parse_args()))
+    print(f"gc {clock.seconds:.3f} {clock.full}", flush=True)
     # Skip interpreter finalization: the SDK's native threads can call into a finalizing
     # interpreter and turn a clean SIGTERM stop into a fatal error (as kenflow/cli/run.py does).
     sys.stdout.flush()
