@@ -10,6 +10,7 @@ the agreement concluded, with 和暦 dates. One screenshot goes to /tmp for a hu
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,30 @@ def test_older_timeline_entries_come_in_place(browser: Browser, tmp_path: Path) 
         expect(page.get_by_role("link", name="以前の経過を表示")).to_have_count(0)
         assert entries.last.inner_text() == newest  # older ones went above, not below
         expect(entries.first).to_contain_text("ワークフローを開始")
+
+
+def test_every_copy_of_a_zone_pages_back_from_its_page(browser: Browser, tmp_path: Path) -> None:
+    """The zone page lists the newest 50 copies; its link opens every copy, 100 a page."""
+    from tests.test_pages import add_copies
+    from tests.test_timeline_paging import long_zone
+
+    with LiveStack(tmp_path) as live:
+        assert live.engine is not None
+        zid = long_zone(live.engine)
+        add_copies(live.engine, zid, 130, lambda i: "mic")
+        page = login(browser, live, "ministry")
+        page.goto(f"{live.url}/zones/{zid}")
+        rows = page.locator("#notices tbody tr")
+        expect(rows).to_have_count(50)
+        expect(rows.first).to_contain_text("試験送付129")
+        link = page.get_by_role("link", name=re.compile(r"すべての写し・通知を表示（\d+件）"))
+        total = int(re.findall(r"\d+", link.inner_text())[0])
+        assert 130 <= total <= 200  # and the zone's own copies, older than these
+        link.click()
+        expect(page.locator("h1")).to_contain_text("1/2ページ")
+        expect(rows).to_have_count(100)
+        page.get_by_role("link", name="以前の送付へ").click()
+        expect(rows).to_have_count(total - 100)
+        expect(rows.nth(29)).to_contain_text("試験送付000")
+        page.get_by_role("link", name="新しい送付へ").click()
+        expect(rows.first).to_contain_text("試験送付129")

@@ -4,11 +4,13 @@ work without JavaScript, htmx partials, and refusals shown next to the field and
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from kenflow.db.tables import AuditRow
+from kenflow.db.tables import AuditRow, NoticeRow
 from tests import factories as f
 from tests.web_fixtures import WebStack, jst_today
 
@@ -146,6 +148,29 @@ async def test_start_zone_and_draft_agreement_pages(web: WebStack) -> None:
     assert "愛荘町との定住自立圏形成協定の案を作成" in page.text  # the flash, then the timeline
 
 
+def add_copies(engine: Engine, zone_id: str, n: int, recipient: Callable[[int], str]) -> None:
+    """`n` delivered copies in the read model, 試験送付000 the oldest, all newer than the zone's
+    own (a zone's page and notices list read only the read model)."""
+    first = datetime.now(UTC) + timedelta(minutes=1)
+    with Session(engine) as s:
+        for i in range(n):
+            s.add(
+                NoticeRow(
+                    key=f"{zone_id}/test-{i:03d}/v1/{recipient(i)}",
+                    zone_id=zone_id,
+                    document=f"test-{i:03d}",
+                    version=1,
+                    recipient=recipient(i),
+                    kind="copy",
+                    subject=f"試験送付{i:03d}",
+                    body="本文",
+                    created_at=first + timedelta(seconds=i),
+                    status="delivered",
+                )
+            )
+        s.commit()
+
+
 def _notice_rows(page: str) -> list[str]:
     table = re.search(r'<table id="notices">.*?<tbody>(.*?)</tbody>', page, re.S)
     assert table is not None
@@ -170,4 +195,41 @@ async def test_the_zone_page_shows_a_reader_only_the_copies_the_api_shows_them(w
             assert any(n["subject"] in r for r in rows), (role, n["subject"])
         if role != "ministry":
             assert len(rows) < len(everyone), role
+    web.http.cookies.clear()
+
+
+async def test_a_zone_with_many_copies_shows_the_newest_and_pages_through_the_rest(web: WebStack) -> None:
+    """A zone sends copies for decades: its page lists the newest 50 the reader may see and
+    links to the rest, 100 a page, newest first; a prefecture pages through its own only."""
+    zid = await _zone_with_draft(web)
+    add_copies(web.engine, zid, 160, lambda i: "mic" if i % 10 == 0 else f"pref:{HUB.code[:2]}")
+    ministry_api = (await web.http.get(f"/api/zones/{zid}/notices", headers=web.auth("ministry"))).json()
+    total = len(ministry_api)
+    assert total >= 160
+
+    await _login(web, "ministry")
+    page = (await web.http.get(f"/zones/{zid}")).text
+    rows = _notice_rows(page)
+    assert len(rows) == 50 and "試験送付159" in rows[0] and "試験送付110" in rows[-1]
+    assert f"（{total}件）" in page and f'href="/zones/{zid}/notices?page=1"' in page
+    seen: list[str] = []
+    for n in range(1, 4):
+        listing = await web.http.get(f"/zones/{zid}/notices", params={"page": n})
+        assert listing.status_code == 200
+        seen += [m for r in _notice_rows(listing.text) for m in re.findall(r"試験送付\d{3}", r)]
+        assert ("以前の送付へ" in listing.text) == (n * 100 < total)
+    assert seen == [f"試験送付{i:03d}" for i in range(159, -1, -1)]
+    beyond = await web.http.get(f"/zones/{zid}/notices", params={"page": 9})
+    assert beyond.status_code == 200 and "送付はありません" in beyond.text and "新しい送付へ" in beyond.text
+    bad = await web.http.get(f"/zones/{zid}/notices", params={"page": "0"})
+    assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
+
+    await _login(web, "prefecture", HUB.code[:2])
+    mine = (
+        await web.http.get(f"/api/zones/{zid}/notices", headers=web.auth("prefecture", HUB.code[:2]))
+    ).json()
+    listing = (await web.http.get(f"/zones/{zid}/notices", params={"page": 2})).text
+    rows = _notice_rows(listing)
+    assert len(rows) == len(mine) - 100 and all("総務省" not in r for r in rows)
+    assert [re.findall(r"<td>(.*?)</td>", r)[0] for r in rows] == [n["subject"] for n in mine[100:]]
     web.http.cookies.clear()

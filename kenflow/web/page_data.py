@@ -93,7 +93,7 @@ def zone_page(engine: Engine, zone_id: str, today: date, actor: Actor) -> dict[s
     if detail is None:
         return None
     state = detail.state
-    notices = reads.notices_for(engine, actor, limit=None, zone_id=zone_id)
+    notices = reads.notices_for(engine, actor, limit=reads.NOTICE_PAGE, zone_id=zone_id)
     return {
         "state": state,
         "phase_ja": PHASE_JA[state.phase],
@@ -104,6 +104,7 @@ def zone_page(engine: Engine, zone_id: str, today: date, actor: Actor) -> dict[s
         "older": older_page(zone_id, accepted),
         "kpis": reads.kpi_views(state, Q.kpi_evaluations(engine, zone_id), today),
         "notices": notices,
+        "notices_total": reads.count_notices(engine, actor, zone_id),
         "deliveries": reads.deliveries_by_notice(engine, [n.key for n in notices]),
         "perspectives": [p for p in Perspective if p in _perspectives(state.programme)],
         "fields": FIELDS,
@@ -121,6 +122,32 @@ def older_page(zone_id: str, entries: list[Any]) -> str | None:
 def timeline_page(engine: Engine, zone_id: str, before: int | None) -> dict[str, Any]:
     rows = Q.timeline_page(engine, zone_id, before)
     return {"timeline": rows, "older": older_page(zone_id, rows)}
+
+
+NOTICES_PER_PAGE = 100
+
+
+def notices_page(engine: Engine, zone_id: str, actor: Actor, page: int) -> dict[str, Any] | None:
+    """Page `page` (from 1, newest first) of the copies `actor` may see in a zone: the zone
+    page shows the newest reads.NOTICE_PAGE, and a zone keeps sending them for decades."""
+    detail = Q.get_zone(engine, zone_id, include_refused=False, limit=1)
+    if detail is None:
+        return None
+    total = reads.count_notices(engine, actor, zone_id)
+    notices = reads.notices_for(
+        engine, actor, limit=NOTICES_PER_PAGE, zone_id=zone_id, offset=(page - 1) * NOTICES_PER_PAGE
+    )
+    pages = max(1, -(-total // NOTICES_PER_PAGE))
+    return {
+        "state": detail.state,
+        "notices": notices,
+        "notices_total": total,
+        "deliveries": reads.deliveries_by_notice(engine, [n.key for n in notices]),
+        "page": page,
+        "pages": pages,
+        "newer": f"/zones/{zone_id}/notices?page={min(page - 1, pages)}" if page > 1 else None,
+        "older": f"/zones/{zone_id}/notices?page={page + 1}" if page < pages else None,
+    }
 
 
 def _perspectives(programme: Programme) -> tuple[Perspective, ...]:

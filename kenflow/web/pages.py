@@ -341,6 +341,28 @@ async def zone_timeline_page(
     return render(request, "timeline.html", {**ctx, "zone_id": zone_id})
 
 
+@router.get("/zones/{zone_id}/notices")
+async def zone_notices_page(
+    request: Request,
+    zone_id: str,
+    web: WebDep,
+    actor: PageActor,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Every copy of a zone the reader may see, 100 a page, newest first (the zone page shows
+    the newest 50)."""
+    try:
+        await readable_zone(web, actor, zone_id)
+    except (Denied, ZoneNotFound) as err:
+        return error_page(request, getattr(err, "status", 404), act_error_message(err))
+    ctx = await asyncio.to_thread(page_data.notices_page, web.engine, zone_id, actor, page)
+    if ctx is None:
+        return error_page(request, 404, f"圏域 {zone_id} が見つかりません")
+    state = ctx["state"]
+    ctx["name_of"] = lambda code: state.municipality(code).name if state.municipality(code) else code
+    return render(request, "notices.html", ctx)
+
+
 @router.post("/zones/{zone_id}/agreements")
 async def draft_agreement_form(request: Request, zone_id: str, web: WebDep, actor: PageActor) -> Response:
     form = await _form(request)

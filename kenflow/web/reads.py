@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
@@ -138,19 +138,33 @@ def state_for(actor: Actor, state: ZoneState) -> dict[str, Any]:
     return out
 
 
-def notices_for(
-    engine: Engine, actor: Actor, limit: int | None = 500, zone_id: str | None = None
-) -> list[NoticeRow]:
-    """The notices an actor may see (own_recipient), newest first."""
-    stmt = select(NoticeRow).order_by(col(NoticeRow.created_at).desc(), NoticeRow.key)
+NOTICE_PAGE = 50  # copies a zone's page shows; the rest page through /zones/{id}/notices
+
+
+def _visible(stmt: Any, actor: Actor, zone_id: str | None) -> Any:
     if zone_id is not None:
         stmt = stmt.where(NoticeRow.zone_id == zone_id)
     if (mine := own_recipient(actor)) is not None:
         stmt = stmt.where(NoticeRow.recipient == mine)
+    return stmt
+
+
+def notices_for(
+    engine: Engine, actor: Actor, limit: int | None = 500, zone_id: str | None = None, offset: int = 0
+) -> list[NoticeRow]:
+    """The notices an actor may see (own_recipient), newest first."""
+    stmt = _visible(select(NoticeRow), actor, zone_id)
+    stmt = stmt.order_by(col(NoticeRow.created_at).desc(), NoticeRow.key).offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     with Session(engine, expire_on_commit=False) as s:
         return list(s.scalars(stmt))
+
+
+def count_notices(engine: Engine, actor: Actor, zone_id: str) -> int:
+    stmt = _visible(select(func.count()).select_from(NoticeRow), actor, zone_id)
+    with Session(engine) as s:
+        return int(s.execute(stmt).scalar_one())
 
 
 # --------------------------------------------------------------------------- KPIs
