@@ -167,7 +167,7 @@ async def zone_timeline(
 async def zone_notices(zone_id: str, web: WebDep, actor: ApiActor) -> list[dict[str, Any]]:
     await readable_zone(web, actor, zone_id)
     # copies addressed to others stay private
-    rows = await asyncio.to_thread(reads.notices_for, web.engine, actor, None, zone_id)
+    rows = await asyncio.to_thread(reads.notices_for, web.engine, actor, limit=None, zone_id=zone_id)
     deliveries = await asyncio.to_thread(reads.deliveries_by_notice, web.engine, [n.key for n in rows])
     return [views.notice(n, deliveries.get(n.key, [])) for n in rows]
 
