@@ -33,7 +33,6 @@ from .tables import (
     KpiEvaluationRow,
     KpiRow,
     MunicipalityRow,
-    NoticeRow,
     VisionRow,
     ZoneMemberRow,
     ZoneRow,
@@ -237,21 +236,6 @@ def kpi_evaluations(db: Db, zone_id: str | None = None, fy: int | None = None) -
 # --------------------------------------------------------------------------- notices
 
 
-def list_notices(
-    db: Db, zone_id: str | None = None, status: str | None = None, limit: int | None = None
-) -> list[NoticeRow]:
-    """Newest first."""
-    stmt = select(NoticeRow).order_by(col(NoticeRow.created_at).desc(), NoticeRow.key)
-    if zone_id is not None:
-        stmt = stmt.where(NoticeRow.zone_id == zone_id)
-    if status is not None:
-        stmt = stmt.where(NoticeRow.status == _value(status))
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    with _session(db) as s:
-        return list(s.scalars(stmt))
-
-
 def notice_deliveries(db: Db, key: str) -> list[DeliveryAttemptRow]:
     stmt = (
         select(DeliveryAttemptRow)
@@ -386,7 +370,6 @@ __all__: Sequence[str] = [
     "get_municipality",
     "get_zone",
     "kpi_evaluations",
-    "list_notices",
     "list_zones",
     "national_stats",
     "older_than",
