@@ -9,7 +9,8 @@ needs the same environment (KENFLOW_DATA_DIR, ...) as the running `kenflow up`. 
 both councils' resolutions, through POST /api/zones/{id}/agreements[/{code}/resolutions])
 for every three reads of a zone page (GET /api/zones/{id}). Targets: 0 errors, read p99 <
 200 ms. The last line printed is one JSON object; `read_app_*` are the same reads as kenflow
-timed them (Server-Timing), so the difference is time queued outside the app.
+timed them (Server-Timing), so the difference is time queued outside the app, and
+`client_loop_lag_*` how late this client's own event loop ran.
 """
 
 from __future__ import annotations
@@ -154,7 +155,16 @@ async def main(args: argparse.Namespace) -> dict:
                 else:
                     await load.call(http, load.reads, "GET", f"/api/zones/{z.zone_id}")
 
-        await asyncio.gather(*(client(n) for n in range(args.clients)))
+        lags: list[float] = []
+
+        async def own_loop() -> None:
+            """How late this client's own event loop wakes: a read's time includes it."""
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append((time.perf_counter() - began - 0.01) * 1000)
+
+        await asyncio.gather(own_loop(), *(client(n) for n in range(args.clients)))
     for line in load.samples:
         print(line, file=sys.stderr)
     return {
@@ -174,6 +184,11 @@ async def main(args: argparse.Namespace) -> dict:
         # None against a server that sends no Server-Timing (kenflow before it did)
         "read_app_p50_ms": percentile(load.app["GET"], 50) if load.app["GET"] else None,
         "read_app_p99_ms": percentile(load.app["GET"], 99) if load.app["GET"] else None,
+        # the bench client's own lateness: a read p99 far above kenflow's own and above this
+        # was spent between the two processes (bench/README item 11)
+        "client_loop_lag_p99_ms": percentile(lags, 99),
+        "client_loop_lag_max_ms": round(max(lags), 1) if lags else None,
+        "reads_over_1s": sum(1 for ms in load.reads if ms > 1000),
     }
 
 

@@ -99,11 +99,17 @@ def actor_for_hash(engine: Engine, token_hash: str) -> Actor | None:
         return Actor(role=Role(row.role), code=row.code, name=name)
 
 
-def actor_for_token(engine: Engine, token: str | None) -> Actor | None:
-    """The actor a token stands for, or None for an unknown or revoked token."""
+def token_hash_of(token: str | None) -> str | None:
+    """The hash to look a presented token up by; None for one no token could be."""
     if not token or len(token) > 200:
         return None
-    return actor_for_hash(engine, hash_token(token))
+    return hash_token(token)
+
+
+def actor_for_token(engine: Engine, token: str | None) -> Actor | None:
+    """The actor a token stands for, or None for an unknown or revoked token."""
+    token_hash = token_hash_of(token)
+    return None if token_hash is None else actor_for_hash(engine, token_hash)
 
 
 def revoke_token(engine: Engine, token: str) -> bool:

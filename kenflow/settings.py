@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     )
 
     # Calendar (APScheduler)
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long the web process trusts a token it has looked up (0: every request asks "
+        "the database); a revoked token stops working within this long",
+    )
     fiscal_year_review_hour: int = Field(default=9, ge=0, le=23, description="Hour (JST) on April 1")
     misfire_grace_days: int = Field(default=30, ge=1)
 

@@ -297,6 +297,28 @@ def test_a_zones_state_shows_a_reader_only_the_pending_copies_addressed_to_it() 
 # --------------------------------------------------------------------------- tokens
 
 
+async def test_a_revoked_token_stops_working_within_the_cache_time(web: WebStack) -> None:
+    """The web process trusts a token it looked up for `token_cache_seconds`; after that a
+    revoked one gets 401, and a newly issued one works at once."""
+    import asyncio
+    import time
+
+    from kenflow.auth import revoke_token
+
+    token = web.token("ministry")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await web.http.get("/api/zones", headers=headers)).status_code == 200
+    assert revoke_token(web.engine, token)
+    ttl = web.settings.token_cache_seconds
+    assert 0 < ttl <= 10
+    began = time.monotonic()
+    while (await web.http.get("/api/zones", headers=headers)).status_code == 200:
+        assert time.monotonic() - began < ttl + 2, "a revoked token kept working"
+        await asyncio.sleep(0.2)
+    assert (await web.http.get("/api/zones", headers=headers)).status_code == 401
+    assert (await web.http.get("/api/zones", headers=web.auth("ministry"))).status_code == 200
+
+
 def test_token_cli_issues_hashed_tokens(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 

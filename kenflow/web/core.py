@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from kenflow.auth import actor_for_hash
 from kenflow.db.audit import record_refusal
 from kenflow.policy import Decision, may_act, may_act_as
 from kenflow.service import Refused, ZoneNotFound, ZoneService
@@ -59,6 +61,21 @@ class Web:
     client: Client | None = None
     _service: ZoneService | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _actors: TTLCache[str, Actor] | None = None
+
+    async def actor(self, token_hash: str) -> Actor | None:
+        """The actor of a token's hash, from the database at most once per
+        `token_cache_seconds` (every request is authenticated, and under load that lookup and
+        its thread hop were a tenth of the web process's CPU). Only found actors are kept, so a
+        new token works at once; a revoked one stops working within that time."""
+        if self._actors is None and self.settings.token_cache_seconds > 0:
+            self._actors = TTLCache(maxsize=10_000, ttl=self.settings.token_cache_seconds)
+        if self._actors is not None and (hit := self._actors.get(token_hash)) is not None:
+            return hit
+        found = await asyncio.to_thread(actor_for_hash, self.engine, token_hash)
+        if found is not None and self._actors is not None:
+            self._actors[token_hash] = found
+        return found
 
     async def service(self) -> ZoneService:
         """The ZoneService, connecting to Temporal on first use if the lifespan could not."""

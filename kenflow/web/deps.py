@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kenflow.auth import actor_for_hash, actor_for_token
+from kenflow.auth import token_hash_of
 from kenflow.policy import ZoneFacts, may_read_zone, unauthenticated
 from kenflow.service import ZoneNotFound
 from models.actor import Actor
@@ -37,7 +37,8 @@ async def api_actor(
     """The actor of a bearer token; 401 (audited) without one."""
     actor = None
     if credentials is not None:
-        actor = await asyncio.to_thread(actor_for_token, web.engine, credentials.credentials)
+        token_hash = token_hash_of(credentials.credentials)
+        actor = await web.actor(token_hash) if token_hash else None
     if actor is None:
         raise Denied(unauthenticated())
     request.state.actor = actor
@@ -47,7 +48,7 @@ async def api_actor(
 async def page_actor(request: Request, web: WebDep) -> Actor:
     """The actor of the session cookie; pages redirect to /login without one."""
     token_hash = request.session.get("token_hash") if "session" in request.scope else None
-    actor = await asyncio.to_thread(actor_for_hash, web.engine, token_hash) if token_hash else None
+    actor = await web.actor(token_hash) if token_hash else None
     if actor is None:
         raise Denied(unauthenticated())
     request.state.actor = actor
