@@ -6,6 +6,9 @@ message), not found, or done. Callers never see Temporal types.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -52,6 +55,54 @@ class ZoneExists(Exception):
     pass
 
 
+class ZoneBusy(Exception):
+    """The zone's workflow could not take the act for a while: its workflow task kept failing
+    or timing out (a stalled worker, or a bug). Nothing was recorded; sending again is safe."""
+
+
+# Seconds between tries (15.5 s in all) of an act whose zone's workflow task has failed or timed
+# out: the server refuses updates until a retried task completes. Seen under bench/api_load.py
+# on 2 busy cores: a task that outlived its 10 s timeout, and 17 acts answered 503 over the ~25 s
+# before the retry went through. A worker stalled that long is now ridden out by waiting.
+TASK_FAILED_RETRY = (0.5, 1.0, 2.0, 4.0, 4.0, 4.0)
+
+
+def _task_failing(err: RPCError) -> bool:
+    return (
+        err.status is RPCStatusCode.FAILED_PRECONDITION
+        and "workflow task in failed state" in str(err).lower()
+    )
+
+
+async def execute_update(
+    handle: WorkflowHandle,
+    update: Any,
+    arg: Any,
+    *,
+    result_type: type,
+    update_id: str | None = None,
+    delays: Sequence[float] = TASK_FAILED_RETRY,
+) -> Any:
+    """`handle.execute_update`, tried again while the workflow's task is in a failed state
+    (the server refuses updates then), under one update id so that tries are one update; then
+    ZoneBusy."""
+    update_id = update_id or str(uuid.uuid4())
+    for delay in (*delays, None):
+        try:
+            return await handle.execute_update(update, arg, id=update_id, result_type=result_type)
+        except RPCError as err:
+            if not _task_failing(err):
+                raise
+            if delay is None:
+                raise ZoneBusy(
+                    f"圏域 {handle.id} のワークフローが応答していません。記録はされていません。しばらくしてから"
+                    f"再度お試しください (the zone's workflow is not taking acts just now; nothing was "
+                    f"recorded, try again shortly)"
+                ) from None
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 class ZoneService:
     def __init__(self, client: Client, task_queue: str = "kenflow") -> None:
         self.client = client
@@ -83,9 +134,10 @@ class ZoneService:
     async def act(self, zone_id: str, act: A.Act, update_id: str | None = None) -> A.ActResult:
         update = UPDATE_FOR[type(act)]
         try:
-            return await self.handle(zone_id).execute_update(
-                update, act, id=update_id, result_type=A.ActResult
+            result: A.ActResult = await execute_update(
+                self.handle(zone_id), update, act, result_type=A.ActResult, update_id=update_id
             )
+            return result
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError):

@@ -19,6 +19,7 @@ from models.municipality import Municipality, MunicipalityKind
 from models.zone import AgreementStatus
 from tests import zone_kit as k
 from tests.factories import HIKONE, code
+from tests.web_fixtures import DEV_SERVER_STARTUP
 
 SUGGEST_AFTER = 60
 NEIGHBOURS = [
@@ -40,6 +41,7 @@ async def dev_env():
             "--log-level",
             "error",
         ],
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     ) as env:
         await register_search_attributes(env.client)
         yield env

@@ -27,6 +27,7 @@ from models.fiscal import jst_date
 from tests import zone_kit as k
 from tests.db_fixtures import _pg_database
 from tests.factories import HIKONE, NEIGHBOURS
+from tests.web_fixtures import DEV_SERVER_STARTUP
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ async def cluster():
         dev_server_existing_path=shutil.which("temporal"),
         data_converter=pydantic_data_converter,
         dev_server_extra_args=["--log-level", "error"],
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     ) as env:
         await register_search_attributes(env.client)
         yield env

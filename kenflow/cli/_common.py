@@ -75,7 +75,7 @@ def run_service(fn: Callable[[Any], Awaitable[T]], timeout: float = TIMEOUT_S) -
     """Connect to Temporal, run `fn(ZoneService)` and turn every failure into an exit code."""
     from temporalio.service import RPCError, RPCStatusCode
 
-    from kenflow.service import Refused, ZoneExists, ZoneNotFound, ZoneService
+    from kenflow.service import Refused, ZoneBusy, ZoneExists, ZoneNotFound, ZoneService
     from kenflow.temporal import connect
 
     s = settings()
@@ -100,6 +100,8 @@ def run_service(fn: Callable[[Any], Awaitable[T]], timeout: float = TIMEOUT_S) -
     except ZoneNotFound as err:
         fail(str(err))
     except ZoneExists as err:
+        fail(str(err), code=1)
+    except ZoneBusy as err:
         fail(str(err), code=1)
     except TimeoutError:
         fail(

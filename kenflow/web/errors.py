@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from kenflow.service import Refused, ZoneExists, ZoneNotFound
+from kenflow.service import Refused, ZoneBusy, ZoneExists, ZoneNotFound
 from models.codes import CodeError
 from models.era import FiscalYearError
 from models.kpi_values import ValueFormatError
@@ -99,6 +99,11 @@ async def on_not_found(request: Request, exc: Exception) -> Response:
     return _json(404, str(exc))
 
 
+async def on_busy(request: Request, exc: Exception) -> Response:
+    log.warning("zone busy on %s: %s", request.url.path, exc)
+    return _json(503, str(exc))
+
+
 async def on_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("Temporal unavailable on %s: %s", request.url.path, exc)
     return _json(503, TEMPORAL_DOWN)
@@ -113,6 +118,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Refused, on_refused)
     app.add_exception_handler(ZoneExists, on_refused)
     app.add_exception_handler(ZoneNotFound, on_not_found)
+    app.add_exception_handler(ZoneBusy, on_busy)
     app.add_exception_handler(TemporalUnavailable, on_unavailable)
     app.add_exception_handler(RPCError, on_unavailable)
 

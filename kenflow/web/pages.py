@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from kenflow.auth import actor_for_token, hash_token
 from kenflow.policy import may_start_zone, unauthenticated
-from kenflow.service import Refused, ZoneExists, ZoneNotFound
+from kenflow.service import Refused, ZoneBusy, ZoneExists, ZoneNotFound
 from models import acts as A
 from models.actor import Actor, Role
 from models.codes import CodeError
@@ -175,6 +175,8 @@ async def _submit(
         status = err.status if isinstance(err, Denied) else 404 if isinstance(err, ZoneNotFound) else 409
         field = _guess(msg, hints or {})
         return None, status, None if field else msg, {field: msg} if field else {}
+    except ZoneBusy as err:
+        return None, 503, str(err), {}
     except (TemporalUnavailable, RPCError):
         return None, 503, TEMPORAL_DOWN, {}
 
