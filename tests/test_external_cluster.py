@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from models.fiscal import jst_date
 from tests import zone_kit as k
 from tests.db_fixtures import _pg_database
 from tests.factories import HIKONE, NEIGHBOURS
-from tests.web_fixtures import DEV_SERVER_STARTUP
+from tests.web_fixtures import dev_server
 
 
 @pytest.fixture
@@ -38,12 +37,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 async def cluster():
     """A Temporal server kenflow did not start: the stand-in for a team's own cluster."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=shutil.which("temporal"),
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--log-level", "error"],
-        dev_server_startup_timeout=DEV_SERVER_STARTUP,
-    ) as env:
+    async with dev_server(data_converter=pydantic_data_converter) as env:
         await register_search_attributes(env.client)
         yield env
 

