@@ -33,7 +33,7 @@ from models.kpi_values import ValueFormatError, format_value
 from models.municipality import MunicipalityKind
 from models.notice import recipient_label
 from models.programme import Programme
-from models.zone import AGREEMENT_STATUS_JA, PHASE_JA
+from models.zone import AGREEMENT_STATUS_JA, PHASE_JA, ZoneState
 
 from . import page_data, svg, views
 from .bodies import ActualBody, ConsultationBody, DraftAgreementBody, ResolutionBody, StartZoneBody
@@ -301,6 +301,11 @@ async def new_zone(request: Request, web: WebDep, actor: PageActor) -> Response:
 # --------------------------------------------------------------------------- a zone
 
 
+def _name_of(state: ZoneState) -> Callable[[str], str]:
+    """A member's name by its code, for the notices table's recipients (the code if unknown)."""
+    return lambda code: m.name if (m := state.municipality(code)) else code
+
+
 async def _zone_page(
     request: Request, web: Web, actor: Actor, zone_id: str, status: int = 200, **extra: Any
 ) -> Response:
@@ -308,8 +313,8 @@ async def _zone_page(
     if ctx is None:
         return error_page(request, 404, f"圏域 {zone_id} が見つかりません")
     state = ctx["state"]
+    ctx["name_of"] = _name_of(state)
     ctx["can_draft"] = actor.role is Role.ministry or actor.code in state.central_codes
-    ctx["name_of"] = lambda code: state.municipality(code).name if state.municipality(code) else code
     ctx["kinds"] = KINDS
     return render(request, "zone.html", {**ctx, **extra}, status)
 
@@ -360,8 +365,7 @@ async def zone_notices_page(
     ctx = await asyncio.to_thread(page_data.notices_page, web.engine, zone_id, actor, page)
     if ctx is None:
         return error_page(request, 404, f"圏域 {zone_id} が見つかりません")
-    state = ctx["state"]
-    ctx["name_of"] = lambda code: state.municipality(code).name if state.municipality(code) else code
+    ctx["name_of"] = _name_of(ctx["state"])
     return render(request, "notices.html", ctx)
 
 
