@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from activities.readmodel import ReadModelActivities
+from kenflow.sandbox import workflow_runner
 from kenflow.settings import Settings
 from workflows import zone as zone_module
 from workflows.zone import NOTICE_QUEUE_SUFFIX, ZoneWorkflow
@@ -47,6 +48,7 @@ def build_worker(
         client,
         task_queue=queue,
         workflows=[ZoneWorkflow],
+        workflow_runner=workflow_runner(),
         activities=[readmodel.project_zone, delivery.deliver_notice],
         activity_executor=executor or concurrent.futures.ThreadPoolExecutor(max_workers=64),
         max_concurrent_activities=64,

@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
+from kenflow.sandbox import workflow_runner
 from workflows.zone import ZoneInput, ZoneWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -31,7 +32,10 @@ def test_a_history_for_every_phase_is_recorded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[ZoneWorkflow], data_converter=pydantic_data_converter)
+    # the runner the worker uses (kenflow/sandbox.py), so a replay runs what a worker runs
+    replayer = Replayer(
+        workflows=[ZoneWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
+    )
     result = await replayer.replay_workflow(load(path))  # raises on any replay failure
     assert result.replay_failure is None
 
