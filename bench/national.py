@@ -51,13 +51,21 @@ class Baseline:
 
     task_queue = "bench-baseline"
 
-    def __init__(self, server: Server, zones: list[S.Zone]) -> None:
-        self.server, self.t = server, Timings()
+    def __init__(self, server: Server, zones: list[S.Zone], runner: str) -> None:
+        self.server, self.t, self.runner = server, Timings(), runner
         self.handles: dict[str, WorkflowHandle] = {}
         self.seq = dict.fromkeys((z.zone_id for z in zones), 0)
 
     def worker(self) -> WorkerProcess:
-        return WorkerProcess("baseline", "--address", self.server.address, "--task-queue", self.task_queue)
+        return WorkerProcess(
+            "baseline",
+            "--address",
+            self.server.address,
+            "--task-queue",
+            self.task_queue,
+            "--runner",
+            self.runner,
+        )
 
     async def each(self, z: S.Zone, p: int) -> None:
         if p == 0:
@@ -197,7 +205,7 @@ async def main(args: argparse.Namespace) -> dict:
         log(
             f"{args.server}: {len(zones)} zones, {sum(len(p) for z in zones for p in z.phases)} updates each side"
         )
-        base, ken = Baseline(server, zones), Kenflow(server, workdir)
+        base, ken = Baseline(server, zones, args.baseline_runner), Kenflow(server, workdir)
         base_worker = await stack.enter_async_context(base.worker())
         ken_worker = await stack.enter_async_context(ken.worker())
         cpu = CpuMeter({"Baseline": base_worker.pid, "Kenflow": ken_worker.pid})
@@ -257,6 +265,7 @@ async def main(args: argparse.Namespace) -> dict:
         "updates_per_s": t.per_s,
         "baseline_updates_per_s": base.t.per_s,
         "ratio": round(t.per_s / base.t.per_s, 3) if base.t.per_s else 0,
+        "baseline_runner": args.baseline_runner,
         "p50_ms": percentile(t.latencies, 50),
         "p99_ms": percentile(t.latencies, 99),
         "baseline_p50_ms": percentile(base.t.latencies, 50),
@@ -288,6 +297,13 @@ def cli() -> None:
         "--profile",
         help="py-spy output for the kenflow worker (.svg flamegraph, .json speedscope or .txt collapsed "
         "stacks); the baseline worker's goes beside it as NAME-baseline.EXT",
+    )
+    parser.add_argument(
+        "--baseline-runner",
+        choices=["stock", "compiled"],
+        default="stock",
+        help="the baseline's workflow runner: temporalio's sandbox as shipped (bare Temporal, the "
+        "default), or kenflow's (kenflow/sandbox.py), to see what that runner does for any workflow",
     )
     args = parser.parse_args()
 

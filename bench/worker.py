@@ -2,7 +2,7 @@
 kenflow and baseline figures are comparable (same interpreter, same settings, nothing shared).
 
     python -m bench.worker kenflow  --address HOST:PORT --db URL --data-dir DIR --task-queue Q
-    python -m bench.worker baseline --address HOST:PORT --task-queue Q
+    python -m bench.worker baseline --address HOST:PORT --task-queue Q [--runner stock|compiled]
 
 Prints "ready" once polling; stops on SIGTERM/SIGINT, and then prints one line
 `gc <seconds> <full collections>`: the CPU time its garbage collector took (bench/README item 11).
@@ -64,13 +64,17 @@ async def main(args: argparse.Namespace) -> None:
         engine = make_engine(args.db)
         workers = [kenflow_worker.build_worker(client, settings, engine, task_queue=args.task_queue)]
     else:
+        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
         from bench.baseline import BaselineWorkflow, noop
+        from kenflow.sandbox import workflow_runner
 
         workers = [
             Worker(
                 client,
                 task_queue=args.task_queue,
                 workflows=[BaselineWorkflow],
+                workflow_runner=workflow_runner() if args.runner == "compiled" else SandboxedWorkflowRunner(),
                 activities=[noop],
                 activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=64),
                 max_concurrent_activities=64,
@@ -100,6 +104,7 @@ if __name__ == "__main__":
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--db", default="")
     parser.add_argument("--data-dir", default=".")
+    parser.add_argument("--runner", choices=["stock", "compiled"], default="stock", help="the baseline's")
     clock = CollectorClock()
     asyncio.run(main(parser.parse_args()))
     print(f"gc {clock.seconds:.3f} {clock.full}", flush=True)
