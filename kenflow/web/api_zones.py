@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from kenflow.db import queries as Q
@@ -164,11 +165,28 @@ async def zone_timeline(
 
 
 @router.get("/zones/{zone_id}/notices")
-async def zone_notices(zone_id: str, web: WebDep, actor: ApiActor) -> list[dict[str, Any]]:
+async def zone_notices(
+    zone_id: str,
+    web: WebDep,
+    actor: ApiActor,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000, description="copies per page (1-1000)")] = 500,
+    offset: Annotated[int, Query(ge=0, description="copies to skip, newest first")] = 0,
+) -> list[dict[str, Any]]:
+    """The zone's copies the caller may see, newest first, a page at a time: a zone sends copies
+    for decades. `X-Total-Count` gives how many there are, and a `Link: <...>; rel="next"`
+    header the next page while there is one."""
     await readable_zone(web, actor, zone_id)
     # copies addressed to others stay private
-    rows = await asyncio.to_thread(reads.notices_for, web.engine, actor, limit=None, zone_id=zone_id)
+    total = await asyncio.to_thread(reads.count_notices, web.engine, actor, zone_id)
+    rows = await asyncio.to_thread(
+        reads.notices_for, web.engine, actor, limit=limit, zone_id=zone_id, offset=offset
+    )
     deliveries = await asyncio.to_thread(reads.deliveries_by_notice, web.engine, [n.key for n in rows])
+    response.headers["X-Total-Count"] = str(total)
+    if offset + limit < total:
+        nxt = f"/api/zones/{quote(zone_id, safe='')}/notices?limit={limit}&offset={offset + limit}"
+        response.headers["Link"] = f'<{nxt}>; rel="next"'
     return [views.notice(n, deliveries.get(n.key, [])) for n in rows]
 
 
