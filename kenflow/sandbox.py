@@ -57,22 +57,18 @@ if _Instance is not None and all(
             super()._run_code(_compiled(code), **extra_globals)
 
         def get_serialization_context(self, command_info: Any) -> Any:
-            inner = self.globals_and_locals.get(_IN_SANDBOX)
-            if inner is None:
-                return super().get_serialization_context(command_info)
-            self.importer.restriction_context.is_runtime = True
-            try:
-                return inner.get_serialization_context(command_info)
-            finally:
-                self.importer.restriction_context.is_runtime = False
+            return self._ask("get_serialization_context", command_info)
 
         def get_external_store_context(self, command_info: Any) -> Any:
+            return self._ask("get_external_store_context", command_info)
+
+        def _ask(self, method: str, command_info: Any) -> Any:
             inner = self.globals_and_locals.get(_IN_SANDBOX)
-            if inner is None:
-                return super().get_external_store_context(command_info)
+            if inner is None:  # not created yet: the stock way
+                return getattr(super(), method)(command_info)
             self.importer.restriction_context.is_runtime = True
             try:
-                return inner.get_external_store_context(command_info)
+                return getattr(inner, method)(command_info)
             finally:
                 self.importer.restriction_context.is_runtime = False
 
