@@ -6,6 +6,7 @@ the six-digit form so that ids, search attributes and joins agree.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
@@ -77,8 +78,13 @@ def check_digit(first_five: str) -> int:
     return (11 - s % 11) % 10
 
 
+@lru_cache(maxsize=4096)
 def normalize_municipality_code(raw: str | int) -> str:
-    """Return the six-digit code for a five- or six-digit input, or raise CodeError saying why."""
+    """Return the six-digit code for a five- or six-digit input, or raise CodeError saying why.
+
+    Cached: every MunicipalityCode field runs this whenever a model is loaded, and the worker
+    loads a zone's state (its members, agreements, notices) for each projection; there are
+    ~1,900 codes. A refused input raises, and raising is never cached."""
     text = str(raw).strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
     if not text.isdigit() or len(text) not in (5, 6):
         raise CodeError(
