@@ -49,7 +49,7 @@ def build_worker(
         task_queue=queue,
         workflows=[ZoneWorkflow],
         workflow_runner=workflow_runner(),
-        activities=[readmodel.project_zone, delivery.deliver_notice],
+        activities=[readmodel.project_rows, readmodel.project_zone, delivery.deliver_notice],
         activity_executor=executor or concurrent.futures.ThreadPoolExecutor(max_workers=64),
         max_concurrent_activities=64,
     )

@@ -24,11 +24,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities import channels
 from kenflow.db.engine import writing
-from kenflow.db.projection import insert_notices, notice_row
+from kenflow.db.projection import insert_notices
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
 from kenflow.recipients import Channel, Recipient, RecipientError, parse_email_target, recipients_in
 from kenflow.settings import Settings
 from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
+from models.read_rows import notice_row
 
 log = logging.getLogger(__name__)
 

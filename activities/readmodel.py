@@ -1,6 +1,9 @@
-"""The `project_zone` activity: keeps the read model (kenflow/db) current after every act.
+"""The projection activities: keep the read model (kenflow/db) current after every act.
 
-It is async and hands the blocking database work to a thread (asyncio.to_thread), so the
+`project_rows` writes the rows a zone built itself; `project_zone`, the state a zone sent
+(zones whose histories predate PROJECTION_ROWS_PATCH replay with it).
+
+Both are async and hand the blocking database work to a thread (asyncio.to_thread), so the
 worker needs no activity_executor for it and its event loop never waits on the database.
 Retries are safe: the write is idempotent and ordered by the state's version
 (kenflow/db/projection.py says how).
@@ -9,17 +12,20 @@ Retries are safe: the write is idempotent and ordered by the state's version
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from kenflow.db.projection import project
+from kenflow.db.projection import project, project_rows
 from models.projection import BASE_MISSING, BaseMissing, ProjectionInput
+from models.read_rows import ProjectionRows
 
 
 class ReadModelActivities:
-    """Register with the worker as `activities=[ReadModelActivities(engine).project_zone, ...]`."""
+    """Register `project_rows` and `project_zone` with the worker (worker.build_worker)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -40,7 +46,20 @@ class ReadModelActivities:
             await asyncio.wait({write}, timeout=1.0)
             if not write.done() and not activity.info().is_local:
                 activity.heartbeat()
-        try:
+        with _base_missing_is_final():
             write.result()
-        except BaseMissing as err:  # no retry can help: the workflow resends the whole state
-            raise ApplicationError(str(err), type=BASE_MISSING, non_retryable=True) from None
+
+    @activity.defn(name="project_rows")
+    async def project_rows(self, rows: ProjectionRows) -> None:
+        """Rows a zone built itself (PROJECTION_ROWS_PATCH), always as a local activity."""
+        with _base_missing_is_final():
+            await asyncio.to_thread(project_rows, self.engine, rows)
+
+
+@contextlib.contextmanager
+def _base_missing_is_final() -> Iterator[None]:
+    """No retry can help a BaseMissing: the workflow resends everything instead."""
+    try:
+        yield
+    except BaseMissing as err:
+        raise ApplicationError(str(err), type=BASE_MISSING, non_retryable=True) from None

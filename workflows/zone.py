@@ -26,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from models.lifecycle import ActRefused, check, initial_state, perform, validate_start
     from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
     from models.projection import BASE_MISSING, ProjectionInput, SentSections
-    from models.zone import ZoneState
+    from models.read_rows import ProjectionRows, projection_rows
+    from models.zone import TimelineEntry, ZoneState
     from models.zone_input import ZoneInput
     from workflows.search import zone_search_attributes
 
@@ -51,6 +52,11 @@ PROJECTION_DELTA_PATCH = "projection-delta"
 # could not go then is retried alone. Older histories replay with one activity per notice.
 NOTICE_BATCH_PATCH = "notices-batched"
 NOTICE_BATCH_SIZE = 50
+# The zone builds its read model's rows itself and sends them (models/read_rows.py), leaving out
+# the child tables unchanged since its last projection: the activity then has no state to
+# decode and no kept sections to merge back, which cost more than the write. Older histories
+# replay with the state sent (PROJECTION_DELTA_PATCH or whole).
+PROJECTION_ROWS_PATCH = "projection-rows"
 # An act wakes the main loop only when the loop has something to do that its timer would not
 # bring (an end, a nearer deadline, continue-as-new); it starts the act's deliveries itself.
 # Waking for every act cancelled the loop's timer and started another: two of the eight
@@ -68,6 +74,13 @@ DELIVERY_RETRY = RetryPolicy(
 )
 
 
+def _base_missing(err: ActivityError | ApplicationError) -> bool:
+    """The read model lacks what a projection left out (an activity's failure arrives wrapped
+    in ActivityError, a local activity's as is)."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.type == BASE_MISSING
+
+
 @workflow.defn(name="Zone")
 class ZoneWorkflow:
     @workflow.init
@@ -80,6 +93,7 @@ class ZoneWorkflow:
         self._alone: set[str] = set()  # notices a batch could not deliver: retried one by one
         self._projected_seq = 0
         self._sent = SentSections()
+        self._sent_digests: dict[str, str] | None = None  # the child tables' digests as last sent
         self._projecting = asyncio.Lock()
         self._search_attributes: TypedSearchAttributes | None = None
         self._refused: str | None = None
@@ -166,6 +180,9 @@ class ZoneWorkflow:
     async def _project(self) -> None:
         new = self.state.timeline[self._projected_seq :]
         self._projected_seq = len(self.state.timeline)
+        if workflow.patched(PROJECTION_ROWS_PATCH):
+            await self._project_rows(new)
+            return
         if not workflow.patched(PROJECTION_DELTA_PATCH):
             await self._send_projection(ProjectionInput.of(self.state, new))
             return
@@ -176,16 +193,33 @@ class ZoneWorkflow:
             try:
                 await self._send_projection(inp)
             except (ActivityError, ApplicationError) as err:
-                # an activity's failure arrives wrapped in ActivityError, a local activity's as is
-                cause = err.cause if isinstance(err, ActivityError) else err
-                if inp.kept is None or not (
-                    isinstance(cause, ApplicationError) and cause.type == BASE_MISSING
-                ):
+                if inp.kept is None or not _base_missing(err):
                     raise
                 self._sent.forget()  # the read model was rebuilt or restored: send it all
                 inp, after = self._sent.delta(self.state, new)
                 await self._send_projection(inp)
             self._sent.sent(after)
+
+    async def _project_rows(self, new: list[TimelineEntry]) -> None:
+        # One at a time, each relative to the last that completed (as with the delta below).
+        async with self._projecting:
+            rows = projection_rows(self.state, new, self._sent_digests)
+            try:
+                await self._write_rows(rows)
+            except (ActivityError, ApplicationError) as err:
+                if self._sent_digests is None or not _base_missing(err):
+                    raise
+                rows = projection_rows(self.state, new, None)  # the read model lost rows: send all
+                await self._write_rows(rows)
+            self._sent_digests = rows.digests
+
+    async def _write_rows(self, rows: ProjectionRows) -> None:
+        await workflow.execute_local_activity(
+            "project_rows",
+            rows,
+            start_to_close_timeout=PROJECT_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
 
     async def _send_projection(self, inp: ProjectionInput) -> None:
         if workflow.patched(PROJECTION_LOCAL_PATCH):

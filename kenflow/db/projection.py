@@ -1,4 +1,8 @@
-"""Writing a zone's state into the read model: one transaction per ProjectionInput.
+"""Writing a zone's state into the read model: one transaction per projection.
+
+Zones send the rows themselves (ProjectionRows, models/read_rows.py: `write_rows`); zones whose
+histories predate that send their state (ProjectionInput: `write_projection`), whose rows are
+built here by the same functions. Both follow the rules below.
 
 Runs after every accepted act, so it is built for few statements (three for most acts: read
 and lock, zone row, audit row), each a prebuilt Core statement (no ORM flush), multi-row where
@@ -21,14 +25,15 @@ Ordering and idempotency:
 - A delta projection (models/projection.py) keeps the KPI actuals and yearly reviews the read
   model holds as of `kept.base_version`: they are read back from the row read under the lock,
   and a read model without that base raises BaseMissing (the zone then sends its whole state).
+  ProjectionRows leave out the child tables whose digest did not change since the zone's last
+  projection; a read model whose digest of one of them differs raises BaseMissing likewise.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -37,9 +42,19 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Table
 
 from models.kpi import KpiActual
-from models.notice import Notice, NoticeStatus
+from models.notice import NoticeStatus
 from models.projection import BaseMissing, ProjectionInput
-from models.zone import AgreementStatus, FiscalYearReview, TimelineEntry, ZoneState
+from models.read_rows import (
+    CHILD_ROWS,
+    ProjectionRows,
+    Row,
+    audit_rows,
+    child_digests,
+    notice_rows,
+    state_json,
+    zone_columns,
+)
+from models.zone import FiscalYearReview, ZoneState
 
 from .dialect import insert_for
 from .engine import writing
@@ -55,221 +70,40 @@ from .tables import (
     utcnow,
 )
 
-Row = dict[str, Any]
-
 
 def _t(model: Any) -> Table:
     return model.__table__  # type: ignore[no-any-return]
 
 
 ZONE, AUDIT, NOTICE = _t(ZoneRow), _t(AuditRow), _t(NoticeRow)
-LIVE = (AgreementStatus.concluded, AgreementStatus.abolition_pending)
 
 
 # --------------------------------------------------------------------------- rows from the state
 
 
-def zone_row(state: ZoneState, version: int, updated_at: datetime) -> Row:
-    vision, published = state.vision, state.published_vision
-    checked = [r for r in state.reviews.values() if r.check_on is not None]
-    latest_check = max(checked, key=lambda r: r.fy) if checked else None
-    in_force = published or vision
-    return {
-        "id": state.zone_id,
-        "name": state.name,
-        "programme": state.programme.value,
-        "phase": state.phase.value,
-        "central_codes": ",".join(state.central_codes),
-        "prefecture_codes": "," + ",".join(state.prefecture_codes()) + ",",
-        "single_city": state.single_city,
-        "declared_on": state.declaration.declared_on if state.declaration else None,
-        "formed_on": state.formed_on,
-        "ended_on": state.ended_on,
-        "vision_version": vision.version if vision else None,
-        "vision_status": vision.status.value if vision else None,
-        "vision_period_end_fy": in_force.period_end_fy if in_force else None,
-        "current_fy": state.current_fy,
-        "kpi_behind": len(latest_check.highlighted) if latest_check else 0,
-        "notices_failed": sum(1 for n in state.notices if n.status is NoticeStatus.failed),
-        "version": version,
-        "updated_at": updated_at,
-        "digest": "",
-        "state_json": state.model_dump_json(exclude={"timeline"}),
-    }
-
-
-def member_rows(state: ZoneState) -> list[Row]:
-    rows: dict[str, Row] = {}
-    for m in state.central_cities:
-        rows[m.code] = {
-            "zone_id": state.zone_id,
-            "municipality_code": m.code,
-            "name": m.name,
-            "role": "central",
-            "prefecture_code": m.prefecture_code,
-            "agreement_status": None,
-        }
-    for code, ag in state.agreements.items():
-        if code not in rows:
-            rows[code] = {
-                "zone_id": state.zone_id,
-                "municipality_code": code,
-                "name": ag.neighbour.name,
-                "role": "neighbour",
-                "prefecture_code": ag.neighbour.prefecture_code,
-                "agreement_status": ag.status.value,
-            }
-    return list(rows.values())
-
-
-def agreement_rows(state: ZoneState) -> list[Row]:
-    return [
-        {
-            "zone_id": state.zone_id,
-            "neighbour_code": code,
-            "neighbour_name": ag.neighbour.name,
-            "hub_code": ag.hub_code,
-            "title": ag.title,
-            "status": ag.status.value,
-            "version": ag.version,
-            "drafted_on": ag.drafted_on,
-            "concluded_on": ag.concluded_on,
-            "abolition_effective_on": ag.abolition.effective_on if ag.abolition else None,
-            "ended_on": ag.ended_on,
-            "cross_prefecture": ag.neighbour.prefecture_code != ag.hub_code[:2],
-        }
-        for code, ag in state.agreements.items()
-    ]
-
-
-def vision_rows(state: ZoneState) -> list[Row]:
-    rows = {
-        v.version: {
-            "zone_id": state.zone_id,
-            "version": v.version,
-            "title": v.title,
-            "status": v.status.value,
-            "revision": v.revision,
-            "drafted_on": v.drafted_on,
-            "published_on": v.published_on,
-            "period_start_fy": v.period_start_fy,
-            "period_end_fy": v.period_end_fy,
-        }
-        for v in state.visions
-    }
-    return list(rows.values())
-
-
-def kpi_rows(state: ZoneState) -> list[Row]:
-    out = []
-    for k in state.kpis.values():
-        t = k.current
-        out.append(
-            {
-                "zone_id": state.zone_id,
-                "kpi_id": k.id,
-                "name": k.name,
-                "perspective": k.perspective.value,
-                "field": k.field,
-                "unit": k.unit,
-                "kind": k.kind.value,
-                "target_version": t.version,
-                "baseline_value": t.baseline.value,
-                "baseline_fy": t.baseline.fy,
-                "target_value": t.target.value,
-                "target_fy": t.target.fy,
-            }
-        )
-    return out
-
-
-def evaluation_rows(state: ZoneState) -> list[Row]:
-    rows: dict[tuple[str, int], Row] = {}
-    for review in state.reviews.values():
-        for e in review.evaluations:
-            rows[(e.kpi_id, e.fy)] = {
-                "zone_id": state.zone_id,
-                "kpi_id": e.kpi_id,
-                "fy": e.fy,
-                "target_version": e.target_version,
-                "actual": e.actual,
-                "estimate": e.estimate,
-                "achievement_rate": e.achievement_rate,
-                "expected_value": e.expected_value,
-                "status": e.status.value,
-                "grade": e.grade,
-            }
-    return list(rows.values())
-
-
-def audit_rows(zone_id: str, entries: Iterable[TimelineEntry]) -> list[Row]:
-    rows = {
-        e.seq: {
-            "zone_id": zone_id,
-            "seq": e.seq,
-            "at": e.at,
-            "on": e.on,
-            "act": e.act,
-            "actor_role": e.actor.role.value,
-            "actor_code": e.actor.code,
-            "actor_name": e.actor.name,
-            "summary": e.summary,
-            "result": "accepted",
-        }
-        for e in entries
-    }
-    return list(rows.values())
-
-
-def notice_row(n: Notice) -> Row:
-    return {
-        "key": n.key,
-        "zone_id": n.zone_id,
-        "document": n.document,
-        "version": n.version,
-        "recipient": n.recipient,
-        "kind": n.kind.value,
-        "subject": n.subject,
-        "body": n.body,
-        "created_at": n.created_at,
-        "status": n.status.value,
-        "failure": n.failure,
-        "delivered_at": None,
-        "attempts": 0,
-    }
-
-
-def notice_rows(state: ZoneState) -> list[Row]:
-    rows = {n.key: notice_row(n) for n in state.notices if n.status is not NoticeStatus.delivered}
-    return list(rows.values())
-
-
 class Child(NamedTuple):
-    """A table of rows derived from the state, rewritten whole when they change."""
-
     table: Table
     rows: Callable[[ZoneState], list[Row]]
-    # The state's fields its rows come from (pydantic's include=): when they serialize to the
-    # same bytes as last time the rows are the same, so neither rows nor statements are built.
-    sections: Any
 
 
 CHILDREN: dict[str, Child] = {
-    "member": Child(_t(ZoneMemberRow), member_rows, {"central_cities", "agreements"}),
-    "agreement": Child(_t(AgreementRow), agreement_rows, {"agreements"}),
-    "vision": Child(_t(VisionRow), vision_rows, {"visions"}),
-    "kpi": Child(_t(KpiRow), kpi_rows, {"kpis"}),
-    "kpi_evaluation": Child(_t(KpiEvaluationRow), evaluation_rows, {"reviews": {"__all__": {"evaluations"}}}),
+    name: Child(table, CHILD_ROWS[name].rows)
+    for name, table in {
+        "member": _t(ZoneMemberRow),
+        "agreement": _t(AgreementRow),
+        "vision": _t(VisionRow),
+        "kpi": _t(KpiRow),
+        "kpi_evaluation": _t(KpiEvaluationRow),
+    }.items()
 }
 
 
-def child_digests(state: ZoneState) -> dict[str, str]:
-    """One digest per child table, of the state's sections its rows come from (serialized by
-    pydantic in Rust, which costs a fraction of building and digesting the rows themselves)."""
-    to_json = state.__pydantic_serializer__.to_json
-    return {
-        name: hashlib.blake2b(to_json(state, include=child.sections), digest_size=12).hexdigest()
-        for name, child in CHILDREN.items()
+def zone_row(state: ZoneState, version: int, updated_at: datetime) -> Row:
+    return zone_columns(state) | {
+        "version": version,
+        "updated_at": updated_at,
+        "digest": "",
+        "state_json": state_json(state),
     }
 
 
@@ -334,23 +168,34 @@ def _stored(conn: Connection, zone_id: str) -> Stored | None:
     return None if row is None else Stored(row.version, row.digest or "", row.state_json)
 
 
-def _write_zone(conn: Connection, state: ZoneState, row: Row, stored: Stored | None, keep: bool) -> bool:
+def _digests_of(stored: Stored | None) -> dict[str, str]:
+    try:
+        return json.loads(stored.digest) if stored and stored.digest else {}  # type: ignore[no-any-return]
+    except ValueError:
+        return {}
+
+
+def _write_zone(
+    conn: Connection,
+    zone_id: str,
+    row: Row,
+    digests: dict[str, str],
+    stored: Stored | None,
+    keep: bool,
+    rows_of: Callable[[str], list[Row]],
+) -> bool:
     """The zone row, with the digests of its children, and the child tables whose digest
     changed; False when a newer version is stored (nothing written)."""
-    try:
-        old: dict[str, str] = json.loads(stored.digest) if stored and stored.digest else {}
-    except ValueError:
-        old = {}
-    new = child_digests(state)
-    row["digest"] = json.dumps(new)
+    old = _digests_of(stored)
+    row["digest"] = json.dumps(digests)
     stmts = _statements(conn.dialect.name)
     if conn.execute(stmts[f"zone{keep}"], row).first() is None:
         return False  # a newer first projection of a new zone won the race (PostgreSQL)
-    for name, digest in new.items():
+    for name, digest in digests.items():
         if old.get(name) == digest:
             continue
-        conn.execute(stmts[f"delete {name}"], {"zone_id": state.zone_id})
-        rows = CHILDREN[name].rows(state)
+        conn.execute(stmts[f"delete {name}"], {"zone_id": zone_id})
+        rows = rows_of(name)
         if rows:
             conn.execute(stmts[f"insert {name}"], rows)
     return True
@@ -413,7 +258,15 @@ def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | Non
     if state is not None and (stored is None or stored.version <= inp.version):
         updated_at = entries[-1].at if entries else (now or utcnow())
         row = zone_row(state, inp.version, updated_at)
-        written = _write_zone(conn, state, row, stored, keep=not entries)
+        written = _write_zone(
+            conn,
+            inp.zone_id,
+            row,
+            child_digests(state),
+            stored,
+            not entries,
+            lambda n: CHILDREN[n].rows(state),
+        )
     _insert_audit(conn, audit_rows(inp.zone_id, entries))
     insert_notices(conn, notice_rows(state or inp.state))
     return written
@@ -423,3 +276,71 @@ def project(engine: sa.Engine, inp: ProjectionInput) -> bool:
     """write_projection in a transaction of its own."""
     with writing(engine) as conn:
         return write_projection(conn, inp)
+
+
+# --------------------------------------------------------------------------- rows from the zone
+
+
+@cache
+def _parsers(table: Table) -> dict[str, Callable[[str], Any]]:
+    """The columns of `table` whose values travel as ISO text in a ProjectionRows."""
+    out: dict[str, Callable[[str], Any]] = {}
+    for c in table.columns:
+        try:  # a TypeDecorator (UTCDateTime) says `object`: ask the type it decorates
+            kind = getattr(c.type, "impl_instance", c.type).python_type
+        except NotImplementedError:
+            continue
+        if kind is datetime:
+            out[c.name] = datetime.fromisoformat
+        elif kind is date:
+            out[c.name] = date.fromisoformat
+    return out
+
+
+def _typed(table: Table, rows: list[Row]) -> list[Row]:
+    """The decoded rows with their dates and datetimes restored (in place)."""
+    parsers = _parsers(table)
+    for r in rows:
+        for name, parse in parsers.items():
+            v = r.get(name)
+            if isinstance(v, str):
+                r[name] = parse(v)
+    return rows
+
+
+def write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None = None) -> bool:
+    """Apply rows a zone built itself (ProjectionRows), inside the caller's transaction; the same
+    rules as write_projection: newest version wins, audit rows and notices only accumulate."""
+    stored = _stored(conn, rows.zone_id)
+    written = False
+    if stored is None or stored.version <= rows.version:
+        old = _digests_of(stored)
+        missing = sorted(n for n, d in rows.digests.items() if old.get(n) != d and n not in rows.children)
+        if missing:
+            raise BaseMissing(
+                f"read model of {rows.zone_id} (version {stored.version if stored else None}) does not "
+                f"hold the {', '.join(missing)} rows the zone last sent"
+            )
+        row = _typed(ZONE, [dict(rows.zone)])[0] | {
+            "version": rows.version,
+            "updated_at": rows.updated_at or now or utcnow(),
+            "state_json": rows.state_json,
+        }
+        written = _write_zone(
+            conn,
+            rows.zone_id,
+            row,
+            rows.digests,
+            stored,
+            not rows.audit,
+            lambda n: _typed(CHILDREN[n].table, rows.children[n]),
+        )
+    _insert_audit(conn, _typed(AUDIT, rows.audit))
+    insert_notices(conn, _typed(NOTICE, rows.notices))
+    return written
+
+
+def project_rows(engine: sa.Engine, rows: ProjectionRows) -> bool:
+    """write_rows in a transaction of its own."""
+    with writing(engine) as conn:
+        return write_rows(conn, rows)

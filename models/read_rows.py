@@ -1,0 +1,268 @@
+"""The read model's rows, built from a zone's state: pure functions, no database.
+
+The same rows are built by the writer from a ProjectionInput (kenflow/db/projection.py) and by
+the zone workflow itself for a ProjectionRows (PROJECTION_ROWS_PATCH in workflows/zone.py), so
+the worker's projection activity has no zone state to load: decoding the state and merging it
+with the sections the read model kept cost more than the write itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel
+
+from .notice import Notice, NoticeStatus
+from .zone import TimelineEntry, ZoneState
+
+Row = dict[str, Any]
+
+
+def zone_columns(state: ZoneState) -> Row:
+    """The zone row's columns that come from the state (the writer adds version, updated_at,
+    digest and state_json)."""
+    vision, published = state.vision, state.published_vision
+    checked = [r for r in state.reviews.values() if r.check_on is not None]
+    latest_check = max(checked, key=lambda r: r.fy) if checked else None
+    in_force = published or vision
+    return {
+        "id": state.zone_id,
+        "name": state.name,
+        "programme": state.programme.value,
+        "phase": state.phase.value,
+        "central_codes": ",".join(state.central_codes),
+        "prefecture_codes": "," + ",".join(state.prefecture_codes()) + ",",
+        "single_city": state.single_city,
+        "declared_on": state.declaration.declared_on if state.declaration else None,
+        "formed_on": state.formed_on,
+        "ended_on": state.ended_on,
+        "vision_version": vision.version if vision else None,
+        "vision_status": vision.status.value if vision else None,
+        "vision_period_end_fy": in_force.period_end_fy if in_force else None,
+        "current_fy": state.current_fy,
+        "kpi_behind": len(latest_check.highlighted) if latest_check else 0,
+        "notices_failed": sum(1 for n in state.notices if n.status is NoticeStatus.failed),
+    }
+
+
+def member_rows(state: ZoneState) -> list[Row]:
+    rows: dict[str, Row] = {}
+    for m in state.central_cities:
+        rows[m.code] = {
+            "zone_id": state.zone_id,
+            "municipality_code": m.code,
+            "name": m.name,
+            "role": "central",
+            "prefecture_code": m.prefecture_code,
+            "agreement_status": None,
+        }
+    for code, ag in state.agreements.items():
+        if code not in rows:
+            rows[code] = {
+                "zone_id": state.zone_id,
+                "municipality_code": code,
+                "name": ag.neighbour.name,
+                "role": "neighbour",
+                "prefecture_code": ag.neighbour.prefecture_code,
+                "agreement_status": ag.status.value,
+            }
+    return list(rows.values())
+
+
+def agreement_rows(state: ZoneState) -> list[Row]:
+    return [
+        {
+            "zone_id": state.zone_id,
+            "neighbour_code": code,
+            "neighbour_name": ag.neighbour.name,
+            "hub_code": ag.hub_code,
+            "title": ag.title,
+            "status": ag.status.value,
+            "version": ag.version,
+            "drafted_on": ag.drafted_on,
+            "concluded_on": ag.concluded_on,
+            "abolition_effective_on": ag.abolition.effective_on if ag.abolition else None,
+            "ended_on": ag.ended_on,
+            "cross_prefecture": ag.neighbour.prefecture_code != ag.hub_code[:2],
+        }
+        for code, ag in state.agreements.items()
+    ]
+
+
+def vision_rows(state: ZoneState) -> list[Row]:
+    rows = {
+        v.version: {
+            "zone_id": state.zone_id,
+            "version": v.version,
+            "title": v.title,
+            "status": v.status.value,
+            "revision": v.revision,
+            "drafted_on": v.drafted_on,
+            "published_on": v.published_on,
+            "period_start_fy": v.period_start_fy,
+            "period_end_fy": v.period_end_fy,
+        }
+        for v in state.visions
+    }
+    return list(rows.values())
+
+
+def kpi_rows(state: ZoneState) -> list[Row]:
+    out = []
+    for k in state.kpis.values():
+        t = k.current
+        out.append(
+            {
+                "zone_id": state.zone_id,
+                "kpi_id": k.id,
+                "name": k.name,
+                "perspective": k.perspective.value,
+                "field": k.field,
+                "unit": k.unit,
+                "kind": k.kind.value,
+                "target_version": t.version,
+                "baseline_value": t.baseline.value,
+                "baseline_fy": t.baseline.fy,
+                "target_value": t.target.value,
+                "target_fy": t.target.fy,
+            }
+        )
+    return out
+
+
+def evaluation_rows(state: ZoneState) -> list[Row]:
+    rows: dict[tuple[str, int], Row] = {}
+    for review in state.reviews.values():
+        for e in review.evaluations:
+            rows[(e.kpi_id, e.fy)] = {
+                "zone_id": state.zone_id,
+                "kpi_id": e.kpi_id,
+                "fy": e.fy,
+                "target_version": e.target_version,
+                "actual": e.actual,
+                "estimate": e.estimate,
+                "achievement_rate": e.achievement_rate,
+                "expected_value": e.expected_value,
+                "status": e.status.value,
+                "grade": e.grade,
+            }
+    return list(rows.values())
+
+
+def audit_rows(zone_id: str, entries: Iterable[TimelineEntry]) -> list[Row]:
+    rows = {
+        e.seq: {
+            "zone_id": zone_id,
+            "seq": e.seq,
+            "at": e.at,
+            "on": e.on,
+            "act": e.act,
+            "actor_role": e.actor.role.value,
+            "actor_code": e.actor.code,
+            "actor_name": e.actor.name,
+            "summary": e.summary,
+            "result": "accepted",
+        }
+        for e in entries
+    }
+    return list(rows.values())
+
+
+def notice_row(n: Notice) -> Row:
+    return {
+        "key": n.key,
+        "zone_id": n.zone_id,
+        "document": n.document,
+        "version": n.version,
+        "recipient": n.recipient,
+        "kind": n.kind.value,
+        "subject": n.subject,
+        "body": n.body,
+        "created_at": n.created_at,
+        "status": n.status.value,
+        "failure": n.failure,
+        "delivered_at": None,
+        "attempts": 0,
+    }
+
+
+def notice_rows(state: ZoneState) -> list[Row]:
+    rows = {n.key: notice_row(n) for n in state.notices if n.status is not NoticeStatus.delivered}
+    return list(rows.values())
+
+
+class ChildRows(NamedTuple):
+    """Rows of one child table, derived from the state and rewritten whole when they change."""
+
+    rows: Callable[[ZoneState], list[Row]]
+    # The state's fields its rows come from (pydantic's include=): when they serialize to the
+    # same bytes as last time the rows are the same, so neither rows nor statements are built.
+    sections: Any
+
+
+CHILD_ROWS: dict[str, ChildRows] = {
+    "member": ChildRows(member_rows, {"central_cities", "agreements"}),
+    "agreement": ChildRows(agreement_rows, {"agreements"}),
+    "vision": ChildRows(vision_rows, {"visions"}),
+    "kpi": ChildRows(kpi_rows, {"kpis"}),
+    "kpi_evaluation": ChildRows(evaluation_rows, {"reviews": {"__all__": {"evaluations"}}}),
+}
+
+
+def child_digests(state: ZoneState) -> dict[str, str]:
+    """One digest per child table, of the state's sections its rows come from (serialized by
+    pydantic in Rust, which costs a fraction of building and digesting the rows themselves)."""
+    to_json = state.__pydantic_serializer__.to_json
+    return {
+        name: hashlib.blake2b(to_json(state, include=child.sections), digest_size=12).hexdigest()
+        for name, child in CHILD_ROWS.items()
+    }
+
+
+def state_json(state: ZoneState) -> str:
+    """The state as the zone row keeps it: everything but the timeline (the audit table has it)."""
+    return state.model_dump_json(exclude={"timeline"})
+
+
+class ProjectionRows(BaseModel):
+    """What a zone sends its read model since PROJECTION_ROWS_PATCH: the rows themselves.
+
+    `children` holds the child tables whose digest changed since the zone's last completed
+    projection (all of them on a run's first); the writer raises BaseMissing when the read
+    model's digest of an omitted one differs, and the zone then sends them all. Dates and
+    datetimes travel as ISO text; the writer restores them by the columns' types."""
+
+    zone_id: str
+    version: int
+    zone: Row
+    state_json: str
+    digests: dict[str, str]
+    children: dict[str, list[Row]]
+    audit: list[Row]
+    notices: list[Row]
+    updated_at: datetime | None  # the last new timeline entry's time; None: the writer's clock
+
+
+def projection_rows(
+    state: ZoneState, new_entries: list[TimelineEntry], sent: dict[str, str] | None
+) -> ProjectionRows:
+    """The rows of `state`; child tables whose digest is in `sent` unchanged are left out."""
+    digests = child_digests(state)
+    return ProjectionRows(
+        zone_id=state.zone_id,
+        version=state.version,
+        zone=zone_columns(state),
+        state_json=state_json(state),
+        digests=digests,
+        children={
+            name: child.rows(state)
+            for name, child in CHILD_ROWS.items()
+            if sent is None or sent.get(name) != digests[name]
+        },
+        audit=audit_rows(state.zone_id, new_entries),
+        notices=notice_rows(state),
+        updated_at=new_entries[-1].at if new_entries else None,
+    )

@@ -1,0 +1,94 @@
+"""Zones build their read model's rows themselves (models/read_rows.py, PROJECTION_ROWS_PATCH in
+workflows/zone.py). After every act of a zone's life, a read model written from those rows, sent
+through the payload converter as the worker receives them, holds exactly what one written from
+the whole state holds, on SQLite and PostgreSQL, with no more statements; child tables left out
+that the read model does not hold are refused (BaseMissing), and an older version changes
+nothing. End to end, every zone test on a Temporal server now goes this way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from kenflow.db.engine import make_engine
+from kenflow.db.migrate import upgrade
+from kenflow.db.projection import AUDIT, CHILDREN, NOTICE, ZONE, project, project_rows
+from models.projection import BaseMissing
+from models.read_rows import ProjectionRows, projection_rows
+from tests.test_projection_delta import two_years
+
+
+def received(rows: ProjectionRows) -> ProjectionRows:
+    """The rows as the activity gets them: JSON and back (dates travel as text)."""
+    pc = pydantic_data_converter.payload_converter
+    return pc.from_payloads(pc.to_payloads([rows]), [ProjectionRows])[0]  # type: ignore[no-any-return]
+
+
+def everything(engine: Engine, zone_id: str) -> dict[str, Any]:
+    tables = {"zone": ZONE, "audit": AUDIT, "notice": NOTICE} | {n: c.table for n, c in CHILDREN.items()}
+    out: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for name, table in tables.items():
+            key = table.c.id if name == "zone" else table.c.zone_id
+            cols = [c for c in table.columns if not (c.name == "id" and name != "zone")]
+            out[name] = sorted(tuple(r) for r in conn.execute(select(*cols).where(key == zone_id)).all())
+    return out
+
+
+def fresh(tmp_path: Path, name: str) -> Engine:
+    url = f"sqlite:///{tmp_path}/{name}.db"
+    upgrade(url)
+    return make_engine(url)
+
+
+def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path) -> None:
+    life = two_years()
+    reference = fresh(tmp_path, "reference")
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2].split()[0]))
+    sent: dict[str, str] | None = None
+    plans = 0
+    for p in life.projections:
+        rows = projection_rows(p.state, p.timeline, sent)
+        seen.clear()
+        assert project_rows(engine, received(rows)) is True
+        statements = list(seen)
+        project(reference, p)
+        assert everything(engine, p.zone_id) == everything(reference, p.zone_id), p.timeline[-1].act
+        if p.timeline[-1].act == "record_plan":  # touches no child table: lock, zone row, audit row
+            lock = "UPDATE" if engine.dialect.name == "sqlite" else "SELECT"
+            assert statements == [lock, "INSERT", "INSERT"] + ["INSERT"] * bool(p.state.notices), statements
+            assert rows.children == {}
+            plans += 1
+        sent = rows.digests
+    assert plans and everything(engine, life.state.zone_id)["kpi_evaluation"]  # both were covered
+    reference.dispose()
+
+
+def test_rows_left_out_that_the_read_model_lacks_are_refused(engine: Engine) -> None:
+    life = two_years()
+    last, before = life.projections[-1], life.projections[-2]
+    sent = projection_rows(before.state, [], None).digests
+    partial = projection_rows(last.state, last.timeline, sent)
+    assert set(partial.children) < set(sent)  # some child tables were left out
+    with pytest.raises(BaseMissing, match="rows the zone last sent"):
+        project_rows(engine, received(partial))
+    assert everything(engine, last.zone_id)["zone"] == []  # nothing of it was written
+    whole = projection_rows(last.state, last.timeline, None)
+    assert project_rows(engine, received(whole)) is True
+    assert everything(engine, last.zone_id)["zone"][0][0] == last.zone_id
+
+
+def test_an_older_version_changes_nothing_but_adds_its_audit_rows(engine: Engine) -> None:
+    life = two_years()
+    last, older = life.projections[-1], life.projections[-3]
+    assert project_rows(engine, received(projection_rows(last.state, last.timeline, None))) is True
+    state_before = everything(engine, last.zone_id)
+    assert project_rows(engine, received(projection_rows(older.state, older.timeline, None))) is False
+    after = everything(engine, last.zone_id)
+    assert after["zone"] == state_before["zone"] and after["kpi_evaluation"] == state_before["kpi_evaluation"]
+    assert len(after["audit"]) == len(state_before["audit"]) + len(older.timeline)
