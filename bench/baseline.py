@@ -1,7 +1,8 @@
 """The floor: a bare Temporal workflow doing what a zone does, minus kenflow.
 
 It accepts validated Updates one after another and, per update, awaits one no-op local
-activity (as a zone awaits `project_zone`, a local activity since PROJECTION_LOCAL_PATCH) and
+activity (as a zone awaits `project_rows`, a local activity; `project_zone` before
+PROJECTION_ROWS_PATCH) and
 starts `notices` no-op activities in the background (as a zone starts one `deliver_notices`
 per batch of notices that became due together). national.py drives it with the same number of
 workflows, updates and activities as the kenflow run, so the ratio between the two is

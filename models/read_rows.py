@@ -9,11 +9,12 @@ with the sections the read model kept cost more than the write itself.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from .notice import Notice, NoticeStatus
 from .zone import TimelineEntry, ZoneState
@@ -233,12 +234,18 @@ class ProjectionRows(BaseModel):
     `children` holds the child tables whose digest changed since the zone's last completed
     projection (all of them on a run's first); the writer raises BaseMissing when the read
     model's digest of an omitted one differs, and the zone then sends them all. Dates and
-    datetimes travel as ISO text; the writer restores them by the columns' types."""
+    datetimes travel as ISO text; the writer restores them by the columns' types.
+
+    The state's JSON travels zlib-compressed (21 KB -> 3 KB after ten fiscal years): the worker
+    keeps every local activity's input until its workflow run ends (measured: 76 MB of inputs
+    held 90 MB of RSS), and a zone's run lasts a fiscal year."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     zone_id: str
     version: int
     zone: Row
-    state_json: str
+    state_json_zlib: bytes
     digests: dict[str, str]
     children: dict[str, list[Row]]
     audit: list[Row]
@@ -255,7 +262,7 @@ def projection_rows(
         zone_id=state.zone_id,
         version=state.version,
         zone=zone_columns(state),
-        state_json=state_json(state),
+        state_json_zlib=zlib.compress(state_json(state).encode(), 1),
         digests=digests,
         children={
             name: child.rows(state)

@@ -32,6 +32,7 @@ Ordering and idempotency:
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
@@ -324,7 +325,7 @@ def write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None = No
         row = _typed(ZONE, [dict(rows.zone)])[0] | {
             "version": rows.version,
             "updated_at": rows.updated_at or now or utcnow(),
-            "state_json": rows.state_json,
+            "state_json": zlib.decompress(rows.state_json_zlib).decode(),
         }
         written = _write_zone(
             conn,

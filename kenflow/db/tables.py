@@ -1,5 +1,5 @@
 """The read model: tables the API, the pages and the notice sender read, kept current by the
-`project_zone` activity (activities/readmodel.py).
+projection activities (activities/readmodel.py).
 
 Temporal holds the truth (the zone workflow's state); these rows are a projection of it that can
 be rebuilt, so they favour what the readers query (flat columns, comma-joined code lists that a
