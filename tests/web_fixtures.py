@@ -191,6 +191,7 @@ class LiveStack:
         import uvicorn
 
         from kenflow.web.app import create_app
+        from kenflow.web.serve import uvicorn_config
         from worker import build_worker
 
         self._loop = asyncio.get_running_loop()
@@ -200,10 +201,7 @@ class LiveStack:
             self.temporal_target = env.client.service_client.config.target_host
             async with build_worker(env.client, self.settings, self.engine):
                 app = create_app(self.settings, client=env.client, engine=self.engine)
-                config = uvicorn.Config(
-                    app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-                )
-                server = uvicorn.Server(config)
+                server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
                 server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
                 serving = asyncio.create_task(server.serve())
                 while not server.started:
