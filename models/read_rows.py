@@ -237,8 +237,8 @@ class ProjectionRows(BaseModel):
     datetimes travel as ISO text; the writer restores them by the columns' types.
 
     The state's JSON travels zlib-compressed (21 KB -> 3 KB after ten fiscal years): the worker
-    keeps every local activity's input until its workflow run ends (measured: 76 MB of inputs
-    held 90 MB of RSS), and a zone's run lasts a fiscal year."""
+    keeps every local activity's encoded input until its workflow run ends (measured: 76 MB of
+    inputs held 90 MB of RSS; bench/README item 12), and a zone's run lasts a fiscal year."""
 
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
