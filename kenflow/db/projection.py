@@ -136,16 +136,21 @@ def _statements(dialect: str) -> dict[str, Any]:
     for name, child in CHILDREN.items():
         out[f"delete {name}"] = sa.delete(child.table).where(child.table.c.zone_id == zone_id)
         out[f"insert {name}"] = sa.insert(child.table)
-    stored = (ZONE.c.version, ZONE.c.digest, ZONE.c.state_json)
-    if dialect == "postgresql":
-        out["stored"] = sa.select(*stored).where(ZONE.c.id == zone_id).with_for_update()
-    else:
-        # A write that changes nothing takes SQLite's write lock and reads the row at once: a
-        # read transaction that another writer commits under could not be upgraded later
-        # (SQLITE_BUSY, which no timeout waits out).
-        out["stored"] = (
-            sa.update(ZONE).where(ZONE.c.id == zone_id).values(version=ZONE.c.version).returning(*stored)
-        )
+    # "stored" with the state's JSON for a delta's kept sections; "stored head" without it for
+    # rows, which need only the version and the digests (a bulk-imported zone's JSON is MBs).
+    for name, stored in (
+        ("stored", (ZONE.c.version, ZONE.c.digest, ZONE.c.state_json)),
+        ("stored head", (ZONE.c.version, ZONE.c.digest)),
+    ):
+        if dialect == "postgresql":
+            out[name] = sa.select(*stored).where(ZONE.c.id == zone_id).with_for_update()
+        else:
+            # A write that changes nothing takes SQLite's write lock and reads the row at once:
+            # a read transaction that another writer commits under could not be upgraded later
+            # (SQLITE_BUSY, which no timeout waits out).
+            out[name] = (
+                sa.update(ZONE).where(ZONE.c.id == zone_id).values(version=ZONE.c.version).returning(*stored)
+            )
     stmt = ins(NOTICE)
     out["notice"] = stmt.on_conflict_do_update(
         index_elements=[NOTICE.c.key],
@@ -162,11 +167,13 @@ class Stored(NamedTuple):
     state_json: str
 
 
-def _stored(conn: Connection, zone_id: str) -> Stored | None:
+def _stored(conn: Connection, zone_id: str, *, state: bool = True) -> Stored | None:
     """The zone's stored row, locked for the rest of the transaction (PostgreSQL's row lock,
-    SQLite's write lock), so two projections of one zone never interleave."""
-    row = conn.execute(_statements(conn.dialect.name)["stored"], {"zone_id": zone_id}).first()
-    return None if row is None else Stored(row.version, row.digest or "", row.state_json)
+    SQLite's write lock), so two projections of one zone never interleave; `state_json` is ""
+    unless `state`."""
+    stmt = _statements(conn.dialect.name)["stored" if state else "stored head"]
+    row = conn.execute(stmt, {"zone_id": zone_id}).first()
+    return None if row is None else Stored(row.version, row.digest or "", row.state_json if state else "")
 
 
 def _digests_of(stored: Stored | None) -> dict[str, str]:
@@ -312,7 +319,7 @@ def _typed(table: Table, rows: list[Row]) -> list[Row]:
 def write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None = None) -> bool:
     """Apply rows a zone built itself (ProjectionRows), inside the caller's transaction; the same
     rules as write_projection: newest version wins, audit rows and notices only accumulate."""
-    stored = _stored(conn, rows.zone_id)
+    stored = _stored(conn, rows.zone_id, state=False)
     written = False
     if stored is None or stored.version <= rows.version:
         old = _digests_of(stored)
