@@ -188,13 +188,12 @@ def _write_zone(
     zone_id: str,
     row: Row,
     digests: dict[str, str],
-    stored: Stored | None,
+    old: dict[str, str],
     keep: bool,
     rows_of: Callable[[str], list[Row]],
 ) -> bool:
     """The zone row, with the digests of its children, and the child tables whose digest
-    changed; False when a newer version is stored (nothing written)."""
-    old = _digests_of(stored)
+    differs from the stored one (`old`); False when a newer version is stored (nothing written)."""
     row["digest"] = json.dumps(digests)
     stmts = _statements(conn.dialect.name)
     if conn.execute(stmts[f"zone{keep}"], row).first() is None:
@@ -271,7 +270,7 @@ def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | Non
             inp.zone_id,
             row,
             child_digests(state),
-            stored,
+            _digests_of(stored),
             not entries,
             lambda n: CHILDREN[n].rows(state),
         )
@@ -339,7 +338,7 @@ def write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None = No
             rows.zone_id,
             row,
             rows.digests,
-            stored,
+            old,
             not rows.audit,
             lambda n: _typed(CHILDREN[n].table, rows.children[n]),
         )
