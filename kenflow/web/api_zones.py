@@ -178,16 +178,12 @@ async def zone_notices(
     header the next page while there is one."""
     await readable_zone(web, actor, zone_id)
     # copies addressed to others stay private
-    total = await asyncio.to_thread(reads.count_notices, web.engine, actor, zone_id)
-    rows = await asyncio.to_thread(
-        reads.notices_for, web.engine, actor, limit=limit, zone_id=zone_id, offset=offset
-    )
-    deliveries = await asyncio.to_thread(reads.deliveries_by_notice, web.engine, [n.key for n in rows])
-    response.headers["X-Total-Count"] = str(total)
-    if offset + limit < total:
+    copies = await asyncio.to_thread(reads.notice_slice, web.engine, actor, zone_id, limit, offset)
+    response.headers["X-Total-Count"] = str(copies.total)
+    if offset + limit < copies.total:
         nxt = f"/api/zones/{quote(zone_id, safe='')}/notices?limit={limit}&offset={offset + limit}"
         response.headers["Link"] = f'<{nxt}>; rel="next"'
-    return [views.notice(n, deliveries.get(n.key, [])) for n in rows]
+    return [views.notice(n, copies.deliveries.get(n.key, [])) for n in copies.notices]
 
 
 @router.get("/notices")

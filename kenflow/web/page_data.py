@@ -93,7 +93,7 @@ def zone_page(engine: Engine, zone_id: str, today: date, actor: Actor) -> dict[s
     if detail is None:
         return None
     state = detail.state
-    notices = reads.notices_for(engine, actor, limit=reads.NOTICE_PAGE, zone_id=zone_id)
+    copies = reads.notice_slice(engine, actor, zone_id, reads.NOTICE_PAGE)
     return {
         "state": state,
         "phase_ja": PHASE_JA[state.phase],
@@ -103,9 +103,9 @@ def zone_page(engine: Engine, zone_id: str, today: date, actor: Actor) -> dict[s
         "timeline_total": detail.accepted,
         "older": older_page(zone_id, accepted),
         "kpis": reads.kpi_views(state, Q.kpi_evaluations(engine, zone_id), today),
-        "notices": notices,
-        "notices_total": reads.count_notices(engine, actor, zone_id),
-        "deliveries": reads.deliveries_by_notice(engine, [n.key for n in notices]),
+        "notices": copies.notices,
+        "notices_total": copies.total,
+        "deliveries": copies.deliveries,
         "perspectives": [p for p in Perspective if p in _perspectives(state.programme)],
         "fields": FIELDS,
         "perspective_ja": PERSPECTIVE_JA,
@@ -133,16 +133,13 @@ def notices_page(engine: Engine, zone_id: str, actor: Actor, page: int) -> dict[
     detail = Q.get_zone(engine, zone_id, include_refused=False, limit=1)
     if detail is None:
         return None
-    total = reads.count_notices(engine, actor, zone_id)
-    notices = reads.notices_for(
-        engine, actor, limit=NOTICES_PER_PAGE, zone_id=zone_id, offset=(page - 1) * NOTICES_PER_PAGE
-    )
-    pages = max(1, -(-total // NOTICES_PER_PAGE))
+    copies = reads.notice_slice(engine, actor, zone_id, NOTICES_PER_PAGE, (page - 1) * NOTICES_PER_PAGE)
+    pages = max(1, -(-copies.total // NOTICES_PER_PAGE))
     return {
         "state": detail.state,
-        "notices": notices,
-        "notices_total": total,
-        "deliveries": reads.deliveries_by_notice(engine, [n.key for n in notices]),
+        "notices": copies.notices,
+        "notices_total": copies.total,
+        "deliveries": copies.deliveries,
         "page": page,
         "pages": pages,
         "newer": f"/zones/{zone_id}/notices?page={min(page - 1, pages)}" if page > 1 else None,

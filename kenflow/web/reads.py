@@ -167,6 +167,24 @@ def count_notices(engine: Engine, actor: Actor, zone_id: str) -> int:
         return int(s.execute(stmt).scalar_one())
 
 
+@dataclass
+class NoticeSlice:
+    """A page of the copies an actor may see in a zone, newest first, with how many there are in
+    all and each copy's delivery attempts: what the zone page, its notices pages and
+    GET /api/zones/{id}/notices show."""
+
+    total: int
+    notices: list[NoticeRow]
+    deliveries: dict[str, list[DeliveryAttemptRow]]
+
+
+def notice_slice(engine: Engine, actor: Actor, zone_id: str, limit: int, offset: int = 0) -> NoticeSlice:
+    notices = notices_for(engine, actor, limit=limit, zone_id=zone_id, offset=offset)
+    return NoticeSlice(
+        count_notices(engine, actor, zone_id), notices, deliveries_by_notice(engine, [n.key for n in notices])
+    )
+
+
 # --------------------------------------------------------------------------- KPIs
 
 
