@@ -7,14 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from kenflow.db import queries as Q
 from kenflow.db.seed import to_municipality
 from kenflow.policy import may_start_zone, visible_prefecture
 from kenflow.service import Refused, ZoneExists, ZoneNotFound
-from models.actor import Role
 from models.codes import CodeError, MunicipalityCode, normalize_prefecture
 from models.eligibility import EligibilityVerdict
 from models.eligibility import check as eligibility_check
@@ -122,31 +121,33 @@ def _older(zone_id: str, entries: list[Any], limit: int) -> str | None:
     return f"/api/zones/{zone_id}/timeline?before={before}&limit={limit}" if before else None
 
 
-@router.get("/zones/{zone_id}")
+@router.get("/zones/{zone_id}", response_model=dict[str, Any])
 async def get_zone(
-    zone_id: str, web: WebDep, actor: ApiActor, timeline_limit: TimelineLimit = Q.TIMELINE_PAGE
-) -> dict[str, Any]:
+    zone_id: str,
+    request: Request,
+    web: WebDep,
+    actor: ApiActor,
+    timeline_limit: TimelineLimit = Q.TIMELINE_PAGE,
+) -> Response:
     """The zone's full state and the newest entries of its timeline, from the read model.
     `timeline_total` counts every accepted entry; `timeline_older` pages back through
-    GET /api/zones/{id}/timeline (null when the first entry is shown)."""
-    ministry = actor.role is Role.ministry  # only the ministry reads refusals
-    found = await asyncio.to_thread(reads.zone_with_facts, web.engine, zone_id, timeline_limit, ministry)
+    GET /api/zones/{id}/timeline (null when the first entry is shown). The answer carries an
+    ETag: sent back in If-None-Match, it gets 304 while the zone has not changed."""
+    today = datetime.now(JST).date()
+    found = await asyncio.to_thread(web.zone_reads.read, web.engine, zone_id, actor, timeline_limit, today)
     if found is None:
         raise ZoneNotFound(f"圏域 {zone_id} が見つかりません (zone {zone_id} not found)")
-    facts, detail = found
-    await check_readable(web, actor, facts)
-    accepted = [a for a in detail.timeline if a.result == "accepted"]
-    out: dict[str, Any] = {
-        "zone": views.zone_summary(detail.row),
-        "state": reads.state_for(actor, detail.state),
-        "timeline": [views.audit_entry(a) for a in accepted],
-        "timeline_total": detail.accepted,
-        "timeline_older": _older(zone_id, accepted, timeline_limit),
-        "overdue": [o.__dict__ for o in reads.overdue_items(detail.state, datetime.now(JST).date())],
-    }
-    if ministry:  # the newest refusals, as many as timeline_limit
-        out["refusals"] = [views.audit_entry(a) for a in detail.timeline if a.result != "accepted"]
-    return out
+    await check_readable(web, actor, found.facts)
+    headers = {"ETag": found.etag, "Cache-Control": "private, no-cache"}
+    if _matches(request.headers.get("if-none-match"), found.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(found.body, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names this entity tag (weak comparison, `*` any)."""
+    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
+    return etag in tags or "*" in tags
 
 
 @router.get("/zones/{zone_id}/timeline")

@@ -26,6 +26,7 @@ from models import acts as A
 from models.actor import Actor, Role
 
 from .reads import zone_facts
+from .zone_read import ZoneReads
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Web:
     _service: ZoneService | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _actors: TTLCache[str, Actor] | None = None
+    zone_reads: ZoneReads = field(default_factory=ZoneReads)
 
     async def actor(self, token_hash: str) -> Actor | None:
         """The actor of a token's hash, from the database at most once per

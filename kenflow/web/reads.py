@@ -41,25 +41,10 @@ def zone_facts(engine: Engine, zone_id: str) -> ZoneFacts | None:
         row = s.scalars(select(ZoneRow).options(_LIGHT).where(ZoneRow.id == zone_id)).first()
         if row is None:
             return None
-        return _facts(s, row)
+        return zone_facts_of(s, row)
 
 
-def zone_with_facts(
-    engine: Engine, zone_id: str, limit: int = Q.TIMELINE_PAGE, include_refused: bool = True
-) -> tuple[ZoneFacts, Q.ZoneDetail] | None:
-    """The policy's facts and the zone's detail (with the newest `limit` entries of its
-    timeline) in one session: the zone page is the most read route, and under load every
-    extra thread hop and connection checkout is queueing."""
-    with Session(engine, expire_on_commit=False) as s:
-        row = s.get(ZoneRow, zone_id)
-        if row is None:
-            return None
-        facts = _facts(s, row)
-        audit = Q.zone_timeline(s, zone_id, include_refused, limit=limit)
-    return facts, Q.zone_detail(row, audit)
-
-
-def _facts(s: Session, row: ZoneRow) -> ZoneFacts:
+def zone_facts_of(s: Session, row: ZoneRow) -> ZoneFacts:
     """Only the columns the policy needs, as plain rows (no ORM objects to build)."""
     members = s.execute(
         select(ZoneMemberRow.municipality_code, ZoneMemberRow.role, ZoneMemberRow.agreement_status).where(
