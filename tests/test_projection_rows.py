@@ -17,8 +17,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from kenflow.db.engine import make_engine
 from kenflow.db.migrate import upgrade
 from kenflow.db.projection import AUDIT, CHILDREN, NOTICE, ZONE, project, project_rows
+from models.notice import NoticeStatus
 from models.projection import BaseMissing
-from models.read_rows import ProjectionRows, projection_rows
+from models.read_rows import ProjectionRows, notice_statuses, projection_rows
 from tests.test_projection_delta import two_years
 
 
@@ -51,9 +52,11 @@ def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path) 
     seen: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     sent: dict[str, str] | None = None
-    plans = 0
+    sent_notices: dict[str, str] | None = None
+    plans, copies = 0, 0
     for p in life.projections:
-        rows = projection_rows(p.state, p.timeline, sent)
+        rows = projection_rows(p.state, p.timeline, sent, sent_notices)
+        copies += len(rows.notices)
         seen.clear()
         assert project_rows(engine, received(rows)) is True
         statements = [sql.split()[0] for sql in seen]
@@ -63,11 +66,13 @@ def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path) 
         assert everything(engine, p.zone_id) == everything(reference, p.zone_id), p.timeline[-1].act
         if p.timeline[-1].act == "record_plan":  # touches no child table: lock, zone row, audit row
             lock = "UPDATE" if engine.dialect.name == "sqlite" else "SELECT"
-            assert statements == [lock, "INSERT", "INSERT"] + ["INSERT"] * bool(p.state.notices), statements
+            assert statements == [lock, "INSERT", "INSERT"] + ["INSERT"] * bool(rows.notices), statements
             assert rows.children == {}
             plans += 1
-        sent = rows.digests
+        sent, sent_notices = rows.digests, notice_statuses(p.state)
     assert plans and everything(engine, life.state.zone_id)["kpi_evaluation"]  # both were covered
+    # None of this life's copies is delivered: each went to the read model once, not with every act
+    assert copies == len({n.key for n in life.state.notices}) > 0
     reference.dispose()
 
 
@@ -94,3 +99,20 @@ def test_an_older_version_changes_nothing_but_adds_its_audit_rows(engine: Engine
     after = everything(engine, last.zone_id)
     assert after["zone"] == state_before["zone"] and after["kpi_evaluation"] == state_before["kpi_evaluation"]
     assert len(after["audit"]) == len(state_before["audit"]) + len(older.timeline)
+
+
+def test_a_copy_is_sent_again_only_when_its_status_changes() -> None:
+    """NOTICES_ONCE_PATCH: a pending copy already sent stays out of the next rows; one that
+    failed since goes again (the read model shows failures); a new one goes; a delivered one
+    never (the delivery recorded it)."""
+    state = two_years().state
+    first, second = state.notices[0], state.notices[1]
+    sent = notice_statuses(state)
+    assert projection_rows(state, [], None, sent).notices == []
+    first.status = NoticeStatus.failed
+    second.status = NoticeStatus.delivered
+    keys = [r["key"] for r in projection_rows(state, [], None, sent).notices]
+    assert keys == [first.key]
+    assert second.key not in notice_statuses(state)
+    everything_again = projection_rows(state, [], None, None).notices  # a run's first projection
+    assert {r["key"] for r in everything_again} == set(notice_statuses(state))

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from models.lifecycle import ActRefused, check, initial_state, perform, validate_start
     from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
     from models.projection import BASE_MISSING, ProjectionInput, SentSections
-    from models.read_rows import ProjectionRows, projection_rows
+    from models.read_rows import ProjectionRows, notice_statuses, projection_rows
     from models.zone import TimelineEntry, ZoneState
     from models.zone_input import ZoneInput
     from workflows.search import zone_search_attributes
@@ -63,6 +63,8 @@ PROJECTION_ROWS_PATCH = "projection-rows"
 # history events an act cost, and a run of the deadline rules, for nothing. Older histories
 # replay with the loop woken by every act and every delivery.
 WAKE_ON_NEED_PATCH = "wake-on-need"
+# A zone sends a copy's row to its read model once per status (ProjectionRows.notices).
+NOTICES_ONCE_PATCH = "notices-once"
 # Before continuing as new, give deliveries in flight this long to finish, so the next run does
 # not start a second attempt of a notice whose first attempt is still running.
 DRAIN_TIMEOUT = timedelta(hours=1)
@@ -94,6 +96,7 @@ class ZoneWorkflow:
         self._projected_seq = 0
         self._sent = SentSections()
         self._sent_digests: dict[str, str] | None = None  # the child tables' digests as last sent
+        self._sent_notices: dict[str, str] | None = None  # the copies' statuses as last sent
         self._projecting = asyncio.Lock()
         self._search_attributes: TypedSearchAttributes | None = None
         self._refused: str | None = None
@@ -203,7 +206,9 @@ class ZoneWorkflow:
     async def _project_rows(self, new: list[TimelineEntry]) -> None:
         # One at a time, each relative to the last that completed (as with the delta below).
         async with self._projecting:
-            rows = projection_rows(self.state, new, self._sent_digests)
+            once = workflow.patched(NOTICES_ONCE_PATCH)
+            statuses = notice_statuses(self.state) if once else None
+            rows = projection_rows(self.state, new, self._sent_digests, self._sent_notices)
             try:
                 await self._write_rows(rows)
             except (ActivityError, ApplicationError) as err:
@@ -212,6 +217,7 @@ class ZoneWorkflow:
                 rows = projection_rows(self.state, new, None)  # the read model lost rows: send all
                 await self._write_rows(rows)
             self._sent_digests = rows.digests
+            self._sent_notices = statuses
 
     async def _write_rows(self, rows: ProjectionRows) -> None:
         await workflow.execute_local_activity(
