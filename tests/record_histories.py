@@ -9,10 +9,12 @@ code changes must still replay the histories that running zones already have.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date
 from pathlib import Path
 
@@ -121,13 +123,27 @@ async def metropolitan(kit: Kit) -> WorkflowHistory:
     return await first_run(zone)
 
 
+async def suggested_continue_as_new(kit: Kit) -> WorkflowHistory:
+    """On the dev server, told to suggest continue-as-new after 60 events: the run that waits
+    for its copies before it hops, while two more agreements land in it (DRAIN_HOLDS_PATCH;
+    tests/test_continue_as_new.py). It starts its own workers."""
+    from tests.test_continue_as_new import hop_while_copies_wait
+
+    _, runs = await hop_while_copies_wait(kit)
+    return runs[0]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "declaration_agreements": declaration_agreements,
     "vision": vision,
     "pdca_continue_as_new": pdca_continue_as_new,
     "abolition": abolition,
     "metropolitan": metropolitan,
+    "suggested_continue_as_new": suggested_continue_as_new,
 }
+# The time-skipping server never suggests continue-as-new; these run on the dev server, told to.
+DEV_SCENARIOS = {"suggested_continue_as_new"}
+SUGGEST_AFTER = 60  # as tests/test_continue_as_new.py
 
 
 async def first_run(zone: Zone) -> WorkflowHistory:
@@ -142,12 +158,10 @@ async def record(names: list[str]) -> None:
     HERE.mkdir(exist_ok=True)
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            async with await WorkflowEnvironment.start_time_skipping(
-                test_server_existing_path=path, data_converter=pydantic_data_converter
-            ) as env:
+            async with _server(name, path) as env:
                 await register_search_attributes(env.client)
                 kit = Kit.of(env, ReadModel.create(Path(tmp)))
-                async with kit.running():
+                async with contextlib.nullcontext() if name in DEV_SCENARIOS else kit.running():
                     history = await SCENARIOS[name](kit)
                 kit.rm.engine.dispose()
         out = HERE / f"{name}.json"
@@ -155,6 +169,26 @@ async def record(names: list[str]) -> None:
         print(
             f"{out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}: {len(history.events)} events"
         )
+
+
+def _server(name: str, test_server: str) -> AbstractAsyncContextManager[WorkflowEnvironment]:
+    if name in DEV_SCENARIOS:
+        from tests.web_fixtures import dev_server
+
+        return dev_server(
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
+            data_converter=pydantic_data_converter,
+        )
+    return _time_skipping(test_server)
+
+
+@asynccontextmanager
+async def _time_skipping(test_server: str) -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server, data_converter=pydantic_data_converter
+    ) as env:
+        yield env
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The time-skipping server never sets the suggestion, so here the dev server is told to suggest
 it after 60 events; a zone taking many acts must then hop runs with nothing lost, and no run
-may grow far past the suggestion.
+may grow far past the suggestion, not even while the copies it sent are slow to go.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from kenflow.temporal import register_search_attributes
 from models.municipality import Municipality, MunicipalityKind
@@ -18,6 +20,8 @@ from models.zone import AgreementStatus
 from tests import zone_kit as k
 from tests.factories import HIKONE, code
 from tests.web_fixtures import dev_server
+from worker import workflow_runner
+from workflows.zone import DRAIN_HOLDS_PATCH, ZoneWorkflow
 
 SUGGEST_AFTER = 60
 NEIGHBOURS = [
@@ -65,3 +69,67 @@ async def test_zone_continues_as_new_when_suggested_and_keeps_everything(dev_env
         # every accepted update is in exactly one run's history
         accepted = [u for h in runs for u in k.accepted_update_ids(h)]
         assert len(accepted) == len(set(accepted)) == 30
+
+
+DELIVERIES = {"deliver_notices", "deliver_notice"}
+
+
+def scheduled_deliveries(events: list) -> int:  # type: ignore[type-arg]
+    return sum(
+        1
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name in DELIVERIES
+    )
+
+
+async def hop_while_copies_wait(kit: k.Kit) -> tuple[k.Zone, list[WorkflowHistory]]:
+    """A zone is told to continue as new while copies it sent wait for a delivery worker (none
+    runs yet); two more agreements are concluded while the run waits for them; then the
+    delivery worker starts. The zone and its runs, oldest first (also recorded for replay:
+    tests/record_histories.py)."""
+    zones_worker, notices_worker = kit.worker().workers
+    async with zones_worker:
+        today = await kit.today()
+        zone = await kit.start(k.declare_start([HIKONE], today))
+        handle = kit.client.get_workflow_handle(zone.zone_id)
+        towns = iter(NEIGHBOURS)
+        while DRAIN_HOLDS_PATCH not in k.patch_markers(await handle.fetch_history()):
+            town = next(towns, None)
+            assert town is not None, "the zone never waited for its deliveries before continuing as new"
+            await k.conclude(zone, HIKONE, town, today, today)
+        for town in (next(towns), next(towns)):  # these land in the run that waits
+            await k.conclude(zone, HIKONE, town, today, today)
+        async with notices_worker:
+            await zone.delivered()
+            runs = await k.all_runs(kit.client, zone.zone_id)
+    return zone, runs
+
+
+async def test_a_run_waiting_for_its_copies_starts_no_more(dev_env, tmp_path) -> None:
+    """DRAIN_HOLDS_PATCH: while a run waits for its deliveries before continuing as new, acts
+    still land in it but their copies go with the next run, so the wait ends when the copies
+    already out are delivered, however many acts come meanwhile. Every copy goes exactly once."""
+    kit = k.Kit.of(dev_env, k.ReadModel.create(tmp_path))
+    zone, runs = await hop_while_copies_wait(kit)
+    waited = runs[0]
+    events = list(waited.events)
+    began = k.patch_markers(waited)[DRAIN_HOLDS_PATCH]
+    accepted_after = sum(
+        1 for e in events[began:] if e.HasField("workflow_execution_update_accepted_event_attributes")
+    )
+    assert accepted_after == 6, "the two agreements concluded while the run waited landed in it"
+    assert scheduled_deliveries(events[:began]) > 0
+    assert scheduled_deliveries(events[began:]) == 0, "no delivery started once the wait began"
+    assert len(runs) >= 2 and scheduled_deliveries(list(runs[1].events)) > 0  # the next run sent them
+    # every copy delivered, each in one attempt
+    rows = zone.notices()
+    assert rows and all(r.status == "delivered" and r.attempts == 1 for r in rows), [
+        (r.key, r.status, r.attempts) for r in rows if r.status != "delivered" or r.attempts != 1
+    ]
+    # and the runs replay on the current code
+    replayer = Replayer(
+        workflows=[ZoneWorkflow], workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
+    )
+    for run in runs:
+        await replayer.replay_workflow(run)

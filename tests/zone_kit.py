@@ -8,6 +8,7 @@ Nothing here stands in for a real part: the activities are the worker's own.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -191,6 +192,18 @@ async def all_runs(client: Client, zone_id: str) -> list[WorkflowHistory]:
     while (prev := previous_run(runs[0])) is not None:
         runs.insert(0, await client.get_workflow_handle(zone_id, run_id=prev).fetch_history())
     return runs
+
+
+def patch_markers(history: WorkflowHistory) -> dict[str, int]:
+    """The workflow.patched() ids a run recorded, each with its marker's index among the events
+    (the markers' payloads are JSON)."""
+    out: dict[str, int] = {}
+    for i, e in enumerate(history.events):
+        if e.HasField("marker_recorded_event_attributes"):
+            data = e.marker_recorded_event_attributes.details.get("patch-data")
+            if data is not None:
+                out.update({json.loads(p.data)["id"]: i for p in data.payloads})
+    return out
 
 
 # --------------------------------------------------------------------------- municipalities and acts
