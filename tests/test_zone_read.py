@@ -24,6 +24,7 @@ from kenflow.web.reads import own_recipient
 from kenflow.web.zone_read import ZoneReads
 from models.actor import Actor, Role
 from models.fiscal import JST
+from models.notice import NoticeStatus
 from tests.db_scenario import Replay, kohoku
 from tests.factories import CROSS, HIKONE, NEIGHBOURS
 
@@ -156,3 +157,31 @@ async def test_if_none_match(http: httpx.AsyncClient, engine: Engine, life: Repl
     assert resp.status_code == 200 and resp.headers["etag"] != tag
     missing = await http.get("/api/zones/settlement-999999", headers={**ministry, "If-None-Match": "*"})
     assert missing.status_code == 404
+
+
+async def test_a_change_that_moves_no_version_is_shown(
+    http: httpx.AsyncClient, engine: Engine, life: Replay
+) -> None:
+    """A delivery that settles changes the zone's state (a copy fails, or leaves it delivered)
+    and the zone projects it under the same version: the next read must show it."""
+    last = life.projections[-1]
+    project(engine, last)
+    zid, ministry = life.state.zone_id, auth(engine, "ministry", None)
+    before = await http.get(f"/api/zones/{zid}", headers=ministry)
+    assert before.json()["zone"]["notices_failed"] == 0
+
+    settled = last.model_copy(deep=True)
+    failed = settled.state.notices[0]
+    failed.status, failed.failure = NoticeStatus.failed, "宛先のメールサーバーが応答しません"
+    settled.state.notices = [failed]  # the rest were delivered
+    settled.timeline = []
+    assert settled.state.version == last.state.version
+    project(engine, settled)
+
+    after = await http.get(f"/api/zones/{zid}", headers={**ministry, "If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    body = after.json()
+    assert body["zone"]["notices_failed"] == 1 and body["zone"]["version"] == last.state.version
+    assert [(n["key"], n["status"]) for n in body["state"]["notices"]] == [(failed.key, "failed")]
+    assert any("送付失敗" in o["what"] for o in body["overdue"])
+    assert after.content == fresh(engine, zid, "ministry", None)
