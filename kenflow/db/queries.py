@@ -93,9 +93,13 @@ class ZoneDetail(NamedTuple):
 
     @property
     def accepted(self) -> int:
-        """How many accepted entries the zone has, shown or not: seq numbers them from 1
-        without gaps, so the newest one's seq."""
-        return max((a.seq or 0 for a in self.timeline if a.result == "accepted"), default=0)
+        return accepted_count(self.timeline)
+
+
+def accepted_count(entries: Sequence[AuditRow]) -> int:
+    """How many accepted entries a zone has, shown or not, from the newest page of them: seq
+    numbers them from 1 without gaps, so the newest one's seq."""
+    return max((a.seq or 0 for a in entries if a.result == "accepted"), default=0)
 
 
 def get_zone(
@@ -365,6 +369,7 @@ __all__: Sequence[str] = [
     "timeline_page",
     "zone_agreements",
     "zone_detail",
+    "accepted_count",
     "zone_kpis",
     "zone_members",
     "zone_timeline",

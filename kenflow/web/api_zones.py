@@ -115,12 +115,6 @@ async def start_zone(body: Annotated[StartZoneBody, Body()], web: WebDep, actor:
 TimelineLimit = Annotated[int, Query(ge=1, le=500, description="entries per page (1-500)")]
 
 
-def _older(zone_id: str, entries: list[Any], limit: int) -> str | None:
-    """The URL of the page before these entries (oldest first), if there is one."""
-    before = Q.older_than(entries)
-    return f"/api/zones/{zone_id}/timeline?before={before}&limit={limit}" if before else None
-
-
 @router.get("/zones/{zone_id}", response_model=dict[str, Any])
 async def get_zone(
     zone_id: str,
@@ -162,7 +156,7 @@ async def zone_timeline(
     seq below `before` (the newest of all without it). `older` is the page before, or null."""
     await readable_zone(web, actor, zone_id)
     rows = await asyncio.to_thread(Q.timeline_page, web.engine, zone_id, before, limit)
-    return {"entries": [views.audit_entry(a) for a in rows], "older": _older(zone_id, rows, limit)}
+    return {"entries": [views.audit_entry(a) for a in rows], "older": views.older_link(zone_id, rows, limit)}
 
 
 @router.get("/zones/{zone_id}/notices")

@@ -3,9 +3,11 @@ dates the way clerks write them without its own era table."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from kenflow.db import queries as Q
 from kenflow.db.tables import AuditRow, DeliveryAttemptRow, NoticeRow, ZoneRow
 from models.era import format_date_ja, format_fiscal_year
 from models.programme import Programme
@@ -47,6 +49,12 @@ def zone_summary(z: ZoneRow) -> dict[str, Any]:
         "version": z.version,
         "updated_at": z.updated_at,
     }
+
+
+def older_link(zone_id: str, entries: Sequence[AuditRow], limit: int) -> str | None:
+    """The URL of the timeline page before these entries (oldest first), if there is one."""
+    before = Q.older_than(entries)
+    return f"/api/zones/{zone_id}/timeline?before={before}&limit={limit}" if before else None
 
 
 def audit_entry(a: AuditRow) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""GET /api/zones/{id}, rendered once per zone version and kind of reader.
+"""GET /api/zones/{id}, rendered once per change of the zone and kind of reader.
 
 The zone is the most read resource: everyone in a zone watches it, and each read parsed the
 zone's state (tens of KB after some years), built an ORM object per timeline row and encoded
@@ -58,8 +58,8 @@ class ZoneBody:
 
 
 class ZoneReads:
-    """Rendered zone bodies of one web process, by (zone, version, newest audit row, page size,
-    reader kind, day). Safe to call from the thread pool."""
+    """Rendered zone bodies of one web process, by (zone, fingerprint, page size, reader kind,
+    day). Safe to call from the thread pool."""
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self._kept: LRUCache[tuple[Any, ...], ZoneBody] = LRUCache(
@@ -94,13 +94,12 @@ def render(zone_id: str, row: Any, audit: list[AuditRow], actor: Actor, limit: i
     """The body of GET /api/zones/{id}."""
     state = ZoneState.model_validate_json(row.state_json)
     accepted = [a for a in audit if a.result == "accepted"]
-    before = Q.older_than(accepted)
     out: dict[str, Any] = {
         "zone": views.zone_summary(row),
         "state": reads.state_for(actor, state),
         "timeline": [views.audit_entry(a) for a in accepted],
-        "timeline_total": max((a.seq or 0 for a in accepted), default=0),
-        "timeline_older": f"/api/zones/{zone_id}/timeline?before={before}&limit={limit}" if before else None,
+        "timeline_total": Q.accepted_count(accepted),
+        "timeline_older": views.older_link(zone_id, accepted, limit),
         "overdue": [o.__dict__ for o in reads.overdue_items(state, today)],
     }
     if actor.role is Role.ministry:  # the newest refusals, as many as the page size
