@@ -143,7 +143,6 @@ SCENARIOS: dict[str, Scenario] = {
 }
 # The time-skipping server never suggests continue-as-new; these run on the dev server, told to.
 DEV_SCENARIOS = {"suggested_continue_as_new"}
-SUGGEST_AFTER = 60  # as tests/test_continue_as_new.py
 
 
 async def first_run(zone: Zone) -> WorkflowHistory:
@@ -173,13 +172,9 @@ async def record(names: list[str]) -> None:
 
 def _server(name: str, test_server: str) -> AbstractAsyncContextManager[WorkflowEnvironment]:
     if name in DEV_SCENARIOS:
-        from tests.web_fixtures import dev_server
+        from tests.test_continue_as_new import suggesting_server
 
-        return dev_server(
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
-            data_converter=pydantic_data_converter,
-        )
+        return suggesting_server()
     return _time_skipping(test_server)
 
 

