@@ -35,6 +35,7 @@ PROJECT_TIMEOUT = timedelta(seconds=30)
 # Zones from before PROJECTION_LOCAL_PATCH project with a (remote) activity that heartbeats
 # while it waits for the database, so a dead worker is noticed after this long.
 PROJECT_HEARTBEAT = timedelta(seconds=5)
+PROJECT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 # The projection runs as a local activity, in the workflow task that accepted the act: the
 # clerk's answer takes one round trip through Temporal instead of three, and the projection's
 # input (the zone's state) is not written into the history and sent back out to a poller. It is
@@ -228,28 +229,23 @@ class ZoneWorkflow:
             self._sent_notices = statuses
 
     async def _write_rows(self, rows: ProjectionRows) -> None:
-        await workflow.execute_local_activity(
-            "project_rows",
-            rows,
-            start_to_close_timeout=PROJECT_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-        )
+        await self._project_locally("project_rows", rows)
 
     async def _send_projection(self, inp: ProjectionInput) -> None:
         if workflow.patched(PROJECTION_LOCAL_PATCH):
-            await workflow.execute_local_activity(
-                "project_zone",
-                inp,
-                start_to_close_timeout=PROJECT_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            )
+            await self._project_locally("project_zone", inp)
             return
         await workflow.execute_activity(
             "project_zone",
             inp,
             start_to_close_timeout=PROJECT_TIMEOUT,
             heartbeat_timeout=PROJECT_HEARTBEAT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            retry_policy=PROJECT_RETRY,
+        )
+
+    async def _project_locally(self, activity: str, arg: ProjectionRows | ProjectionInput) -> None:
+        await workflow.execute_local_activity(
+            activity, arg, start_to_close_timeout=PROJECT_TIMEOUT, retry_policy=PROJECT_RETRY
         )
 
     def _dispatch_notices(self) -> None:
