@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Row, func, select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
@@ -44,7 +44,7 @@ def zone_facts(engine: Engine, zone_id: str) -> ZoneFacts | None:
         return zone_facts_of(s, row)
 
 
-def zone_facts_of(s: Session, row: ZoneRow) -> ZoneFacts:
+def zone_facts_of(s: Session, row: ZoneRow | Row[Any]) -> ZoneFacts:
     """Only the columns the policy needs, as plain rows (no ORM objects to build)."""
     members = s.execute(
         select(ZoneMemberRow.municipality_code, ZoneMemberRow.role, ZoneMemberRow.agreement_status).where(

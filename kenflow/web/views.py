@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from kenflow.db import queries as Q
 from kenflow.db.tables import AuditRow, DeliveryAttemptRow, NoticeRow, ZoneRow
 from models.era import format_date_ja, format_fiscal_year
@@ -22,7 +24,8 @@ def fy_ja(fy: int | None) -> str | None:
     return format_fiscal_year(fy) if fy is not None else None
 
 
-def zone_summary(z: ZoneRow) -> dict[str, Any]:
+def zone_summary(z: ZoneRow | Row[Any]) -> dict[str, Any]:
+    """Of the ORM row, or of a Core row of the zone table's columns (kenflow/web/zone_read.py)."""
     return {
         "id": z.id,
         "name": z.name,
