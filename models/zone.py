@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from .actor import Actor
 from .eligibility import EligibilityVerdict
@@ -248,7 +248,12 @@ class ZoneState(BaseModel):
     actuals: list[KpiActual] = Field(default_factory=list)
     reviews: dict[int, FiscalYearReview] = Field(default_factory=dict)
     current_fy: int | None = None  # the fiscal year under review
+    # The entries the read model has not been sent yet: the rules append here, and the zone
+    # workflow drops them once they are projected (TIMELINE_TRIM_PATCH in workflows/zone.py),
+    # so a zone's memory and its continue-as-new input stay one fiscal year's size, however
+    # long it lives. The audit table holds the whole timeline.
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    timeline_seq: int = 0  # the seq of the last entry recorded, whether kept here or not
     notices: list[Notice] = Field(default_factory=list)  # pending or failed; delivered ones drop out
     notices_sent: int = 0
     reminders_fired: list[str] = Field(default_factory=list)
@@ -257,6 +262,13 @@ class ZoneState(BaseModel):
     version: int = 0  # bumps with every accepted act; orders read-model writes
     ended_on: date | None = None
     run: int = 1  # how many runs (continue-as-new) this zone has had
+
+    @model_validator(mode="after")
+    def _count_carried_entries(self) -> ZoneState:
+        """A state carried from a run before timeline_seq existed holds every entry."""
+        if self.timeline and self.timeline[-1].seq > self.timeline_seq:
+            self.timeline_seq = self.timeline[-1].seq
+        return self
 
     @property
     def hub(self) -> Municipality:

@@ -23,7 +23,7 @@ from tests import zone_kit as k
 from tests.factories import HIKONE, code
 from tests.web_fixtures import dev_server
 from worker import workflow_runner
-from workflows.zone import DRAIN_HOLDS_PATCH, ZoneWorkflow
+from workflows.zone import DRAIN_TIMEOUT, ZoneWorkflow
 
 SUGGEST_AFTER = 60
 NEIGHBOURS = [
@@ -71,9 +71,11 @@ async def test_zone_continues_as_new_when_suggested_and_keeps_everything(dev_env
             assert SUGGEST_AFTER <= n < 2 * SUGGEST_AFTER
         assert state.run == len(runs)
         assert [a.status for a in state.agreements.values()] == [AgreementStatus.concluded] * 10
-        acts = [e.act for e in state.timeline]
+        timeline = await zone.timeline()
+        acts = [e.act for e in timeline]
         assert acts.count("draft_agreement") == 10 and acts.count("record_resolution") == 20
-        assert [e.seq for e in state.timeline] == list(range(1, len(state.timeline) + 1))
+        assert [e.seq for e in timeline] == list(range(1, state.timeline_seq + 1))
+        assert not state.timeline  # every run carried none of the entries it had written
         # every accepted update is in exactly one run's history
         accepted = [u for h in runs for u in k.accepted_update_ids(h)]
         assert len(accepted) == len(set(accepted)) == 30
@@ -91,6 +93,18 @@ def scheduled_deliveries(events: list) -> int:  # type: ignore[type-arg]
     )
 
 
+def drain_began(history: WorkflowHistory) -> int | None:
+    """Where a run began to wait for its deliveries before continuing as new: the index of its
+    DRAIN_TIMEOUT timer's event."""
+    for i, e in enumerate(history.events):
+        if (
+            e.HasField("timer_started_event_attributes")
+            and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == DRAIN_TIMEOUT
+        ):
+            return i
+    return None
+
+
 async def hop_while_copies_wait(kit: k.Kit) -> tuple[k.Zone, list[WorkflowHistory]]:
     """A zone is told to continue as new while copies it sent wait for a delivery worker (none
     runs yet); two more agreements are concluded while the run waits for them; then the
@@ -102,7 +116,7 @@ async def hop_while_copies_wait(kit: k.Kit) -> tuple[k.Zone, list[WorkflowHistor
         zone = await kit.start(k.declare_start([HIKONE], today))
         handle = kit.client.get_workflow_handle(zone.zone_id)
         towns = iter(NEIGHBOURS)
-        while DRAIN_HOLDS_PATCH not in k.patch_markers(await handle.fetch_history()):
+        while drain_began(await handle.fetch_history()) is None:
             town = next(towns, None)
             assert town is not None, "the zone never waited for its deliveries before continuing as new"
             await k.conclude(zone, HIKONE, town, today, today)
@@ -122,7 +136,8 @@ async def test_a_run_waiting_for_its_copies_starts_no_more(dev_env, tmp_path) ->
     zone, runs = await hop_while_copies_wait(kit)
     waited = runs[0]
     events = list(waited.events)
-    began = k.patch_markers(waited)[DRAIN_HOLDS_PATCH]
+    began = drain_began(waited)
+    assert began is not None
     accepted_after = sum(
         1 for e in events[began:] if e.HasField("workflow_execution_update_accepted_event_attributes")
     )

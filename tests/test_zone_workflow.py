@@ -18,6 +18,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateStage
 from temporalio.common import TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +27,7 @@ from kenflow.service import Refused
 from models import acts as A
 from models.fiscal import fiscal_year_of, jst_date
 from models.kpi import KpiStatus
+from models.lifecycle import initial_state, perform
 from models.municipality import Municipality
 from models.notice import MIC
 from models.perspective import Perspective
@@ -36,8 +38,8 @@ from models.zone import (
     Phase,
     ProjectStatus,
     Resolution,
+    TimelineEntry,
     VisionStatus,
-    ZoneState,
 )
 from tests import zone_kit as K
 from tests.zone_kit import (
@@ -53,9 +55,10 @@ from tests.zone_kit import (
     actor,
     all_runs,
     copies_to,
+    patch_markers,
 )
 from workflows.search import CENTRAL_CITIES, FISCAL_YEAR, PHASE, PREFECTURES, PROGRAMME
-from workflows.zone import ZoneInput, ZoneWorkflow
+from workflows.zone import TIMELINE_TRIM_PATCH, ZoneInput, ZoneWorkflow
 
 
 @pytest.fixture
@@ -69,8 +72,8 @@ def muni(*ms: Municipality) -> set[str]:
     return {f"muni:{m.code}" for m in ms}
 
 
-def acts_of(state: ZoneState, name: str) -> list[str]:
-    return [e.summary for e in state.timeline if e.act == name]
+def acts_of(timeline: list[TimelineEntry], name: str) -> list[str]:
+    return [e.summary for e in timeline if e.act == name]
 
 
 async def refused(zone: Zone, act: A.Act, *words: str) -> str:
@@ -89,7 +92,7 @@ async def refused(zone: Zone, act: A.Act, *words: str) -> str:
     assert update_id not in after.to_json()
     assert accepted_update_ids(after) == accepted_update_ids(history)
     state = await zone.state()
-    assert (state.version, len(state.timeline)) == (before.version, len(before.timeline))
+    assert (state.version, state.timeline_seq) == (before.version, before.timeline_seq)
     return message
 
 
@@ -105,7 +108,9 @@ async def test_settlement_zone_lives_through_six_fiscal_years(kit: Kit) -> None:
 
         # 1. 中心市宣言: copies to 滋賀県 and MIC; MIC forwards to the four ministries
         state = await zone.state()
-        assert state.phase is Phase.agreements and acts_of(state, "declare") == ["中心市宣言を公表"]
+        assert state.phase is Phase.agreements and acts_of(await zone.timeline(), "declare") == [
+            "中心市宣言を公表"
+        ]
         assert await zone.recipients("declaration") == copies_to("pref:25")
         kinds = {n.recipient: n.kind for n in zone.notices("declaration")}
         assert kinds[MIC] == "copy" and kinds["ministry:mhlw"] == "forward"
@@ -195,7 +200,7 @@ async def test_settlement_zone_lives_through_six_fiscal_years(kit: Kit) -> None:
                 assert state.agreements[LATE.code].status is AgreementStatus.concluded
                 assert LATE.code in state.member_codes()
                 assert await zone.recipients(f"agreement:{LATE.code}") == copies_to("pref:25")
-                assert "(新たな加入)" in acts_of(state, "draft_agreement")[-1]
+                assert "(新たな加入)" in acts_of(await zone.timeline(), "draft_agreement")[-1]
             if year == 3:  # the notice period ends exactly two years after the notice
                 await kit.goto(date(fy, 6, 14), hour=23)
                 state = await zone.state()
@@ -208,7 +213,7 @@ async def test_settlement_zone_lives_through_six_fiscal_years(kit: Kit) -> None:
                 )
                 assert state.agreements[koryo.code].ended_on == date(fy, 6, 15)
                 assert koryo.code not in state.member_codes() and state.phase is Phase.pdca
-                entry = [e for e in state.timeline if e.act == "abolition_effective"][-1]
+                entry = [e for e in await zone.timeline() if e.act == "abolition_effective"][-1]
                 assert entry.on == date(fy, 6, 15) and "甲良町" in entry.summary
                 assert await zone.recipients(f"agreement:{koryo.code}:abolished") == copies_to("pref:25")
             if year == 4:  # half a year before the period ends: the expiry warning
@@ -219,8 +224,10 @@ async def test_settlement_zone_lives_through_six_fiscal_years(kit: Kit) -> None:
         state = await zone.delivered()
         assert sorted(state.reviews) == list(range(v1_fy, v1_fy + 6))
         assert all(r.step == "done" for r in state.reviews.values())
-        assert len(acts_of(state, "review_fiscal_year")) == 6  # the repeated requests were duplicates
-        assert [e.seq for e in state.timeline] == list(range(1, len(state.timeline) + 1))
+        timeline = await zone.timeline()
+        assert len(acts_of(timeline, "review_fiscal_year")) == 6  # the repeated requests were duplicates
+        assert [e.seq for e in timeline] == list(range(1, state.timeline_seq + 1))
+        assert not state.timeline  # the workflow keeps none it has written (TIMELINE_TRIM_PATCH)
         assert state.run == v1_fy + 5 - fy0 + 1  # one run per fiscal year the zone lived through
         assert state.notices_sent == len(zone.notices())
         assert all(n.status == "delivered" for n in zone.notices())
@@ -260,7 +267,7 @@ async def _pdca_year(zone: Zone, fy: int, day: date, year: int) -> None:
         A.CompleteAction(actor=me, fy=fy, reviewed_on=day, results="検証した", improvements="路線再編")
     )
     state = await zone.state()
-    assert "コミュニティバス年間利用者数" in acts_of(state, "complete_action")[-1]
+    assert "コミュニティバス年間利用者数" in acts_of(await zone.timeline(), "complete_action")[-1]
     assert state.reviews[fy].step == "done" and state.current_fy == fy
 
 
@@ -376,9 +383,9 @@ async def test_the_same_act_sent_twice_at_once_is_recorded_once(kit: Kit) -> Non
         last = K.resolution(CROSS, CROSS, today)
         results = await asyncio.gather(zone.act(last), zone.act(last))
         assert sorted(r.duplicate for r in results) == [False, True]
-        state = await zone.delivered()
-    assert len(acts_of(state, "draft_agreement")) == 1
-    assert len(acts_of(state, "record_resolution")) == 2
+        await zone.delivered()
+    assert len(acts_of(zone.audit(), "draft_agreement")) == 1
+    assert len(acts_of(zone.audit(), "record_resolution")) == 2
     assert len(zone.notices(f"agreement:{CROSS.code}")) == len(copies_to("pref:25", "pref:21"))
 
 
@@ -404,6 +411,7 @@ async def test_a_zone_kept_thirty_years_stays_small_per_run_and_complete(kit: Ki
             await zone.act(A.CompleteCheck(actor=me, fy=fy, checked_on=day))
             await zone.act(A.CompleteAction(actor=me, fy=fy, reviewed_on=day, results="検証"))
         state = await zone.delivered()
+        timeline = await zone.timeline()
         runs = await all_runs(kit.client, zone.zone_id)
         attrs = (await zone.handle.describe()).typed_search_attributes  # carried across each run
         assert attrs.get(FISCAL_YEAR) == first_fy + years - 1 and attrs.get(PHASE) == "pdca"
@@ -420,8 +428,8 @@ async def test_a_zone_kept_thirty_years_stays_small_per_run_and_complete(kit: Ki
         "complete_check",
         "complete_action",
     ):
-        assert len(acts_of(state, name)) == years, name
-    assert [e.seq for e in state.timeline] == list(range(1, len(state.timeline) + 1))
+        assert len(acts_of(timeline, name)) == years, name
+    assert [e.seq for e in timeline] == list(range(1, state.timeline_seq + 1))
     assert state.run == len(runs) and years <= len(runs) <= years + 2  # one run per fiscal year
     # Each year's run holds the same few dozen events; its bytes grow only with the state it carries
     # (about 10 KB a year), far below Temporal's default suggestion (4 Ki events / 4 MB).
@@ -429,11 +437,38 @@ async def test_a_zone_kept_thirty_years_stays_small_per_run_and_complete(kit: Ki
     assert max(counts) < 100 and counts[-2] <= counts[len(counts) // 2], counts
     assert max(sum(e.ByteSize() for e in run.events) for run in runs) < 1_000_000
     for run in runs:
+        # one patch marker a run (TIMELINE_TRIM_PATCH implies the patches before it) ...
+        assert set(patch_markers(run)) == {TIMELINE_TRIM_PATCH}
+        # ... and a run hands on none of the timeline entries it has written
+        started = run.events[0].workflow_execution_started_event_attributes.input.payloads
+        (carried,) = pydantic_data_converter.payload_converter.from_payloads(started, [ZoneInput])
+        assert carried.state is None or (carried.state.timeline == [] and carried.state.timeline_seq > 0)
         assert not any(
             e.workflow_task_started_event_attributes.suggest_continue_as_new
             for e in run.events
             if e.HasField("workflow_task_started_event_attributes")
         )
+
+
+async def test_a_run_handed_a_whole_timeline_keeps_numbering_and_resends_nothing(kit: Kit) -> None:
+    """A zone whose last run predates TIMELINE_TRIM_PATCH hands on every entry of its timeline,
+    all of them already in the read model. The new run writes only the entries it adds, numbered
+    on from the last, and keeps none once they are written."""
+    async with kit.running():
+        now = await kit.now()
+        today = jst_date(now)
+        carried, _ = initial_state(K.declare_start([HIKONE], today), now)
+        perform(carried, K.draft(HIKONE, CROSS, today), now, today)
+        assert [e.seq for e in carried.timeline] == [1, 2, 3]  # start, declare, draft_agreement
+        carried.timeline_seq = 0  # as a state from before timeline_seq arrives: the default
+        await kit.client.start_workflow(
+            ZoneWorkflow.run, ZoneInput(state=carried), id=carried.zone_id, task_queue=kit.task_queue
+        )
+        zone = Zone(kit, carried.zone_id)
+        await zone.act(K.resolution(HIKONE, CROSS, today))
+        state = await zone.state()
+    assert (state.run, state.timeline_seq, state.timeline) == (2, 4, [])
+    assert [(e.seq, e.act) for e in zone.audit()] == [(4, "record_resolution")]  # 1-3 were not sent again
 
 
 # --------------------------------------------------------------------------- the other shapes of zone
@@ -445,7 +480,7 @@ async def test_metropolitan_area_from_declaration_to_its_end(kit: Kit) -> None:
     async with kit.running():
         d0 = await kit.today()
         zone = await kit.start(K.declare_start([hub], d0, programme=metro, name="松山圏域"))
-        assert "連携中枢都市宣言" in acts_of(await zone.state(), "declare")[0]
+        assert "連携中枢都市宣言" in acts_of(await zone.timeline(), "declare")[0]
         assert await zone.recipients("declaration") == copies_to("pref:38")
         no_role_two = A.DraftAgreement(
             actor=actor(hub),
@@ -472,7 +507,10 @@ async def test_metropolitan_area_from_declaration_to_its_end(kit: Kit) -> None:
             zone, hub, [iyo, toon, masaki], d1, fy, kpi_list=K.metro_kpis(fy), perspective=Perspective.growth
         )
         state = await zone.state()
-        assert state.phase is Phase.pdca and "連携中枢都市圏ビジョン" in acts_of(state, "publish_vision")[0]
+        assert (
+            state.phase is Phase.pdca
+            and "連携中枢都市圏ビジョン" in acts_of(await zone.timeline(), "publish_vision")[0]
+        )
         assert await zone.recipients("vision") == copies_to(*muni(iyo, toon, masaki), "pref:38")
         await K.pdca_year(zone, hub, fy, {"joint-research": 2}, d1)  # fewer than the baseline: D
         review = (await zone.state()).reviews[fy]
@@ -494,7 +532,7 @@ async def test_metropolitan_area_from_declaration_to_its_end(kit: Kit) -> None:
         final = await zone.handle.result()
     assert final.phase is Phase.ended and final.ended_on == date(d2.year + 2, d2.month, d2.day)
     assert all(a.status is AgreementStatus.abolished for a in final.agreements.values())
-    assert acts_of(final, "abolition_effective")[-1] == "協定がすべて廃止されたため圏域は終了しました"
+    assert acts_of(zone.audit(), "abolition_effective")[-1] == "協定がすべて廃止されたため圏域は終了しました"
     assert not final.notices  # every notice was delivered before the workflow completed
     assert (await zone.handle.describe()).status is WorkflowExecutionStatus.COMPLETED
 
@@ -567,7 +605,7 @@ async def test_zone_from_its_recorded_past_enters_pdca_without_old_notices(kit: 
         zone = await kit.start(K.past_zone(today))
         state = await zone.until(lambda s: s.phase is Phase.pdca)
         assert state.imported and state.formed_on == date(fy - 2, 10, 1)
-        assert [e.act for e in state.timeline] == ["start", "declare"] + ["import_agreement"] * 4 + [
+        assert [e.act for e in await zone.timeline()] == ["start", "declare"] + ["import_agreement"] * 4 + [
             "import_vision"
         ]
         await zone.act(A.ReviewFiscalYear(actor=actor(HIKONE), fy=fy - 1))  # the vision's first year

@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 
 from kenflow.db.engine import make_engine
 from kenflow.db.migrate import upgrade
+from kenflow.db.queries import get_zone
 from kenflow.db.tables import NoticeRow
 from kenflow.service import ZoneService
 from kenflow.settings import Settings
@@ -44,6 +45,7 @@ from models.zone import (
     ProjectStatus,
     Resolution,
     ReviewOutcome,
+    TimelineEntry,
     VisionInitiative,
     ZoneState,
 )
@@ -168,6 +170,25 @@ class Zone:
 
     async def history(self) -> WorkflowHistory:
         return await self.handle.fetch_history()
+
+    def audit(self) -> list[TimelineEntry]:
+        """The zone's timeline as its read model holds it (the audit table), oldest first."""
+        detail = get_zone(self.kit.rm.engine, self.zone_id, limit=None, include_refused=False)
+        return detail.state.timeline if detail else []
+
+    async def timeline(self, within: float = 15.0) -> list[TimelineEntry]:
+        """The zone's whole timeline, once its read model holds every entry the workflow has
+        recorded: the workflow keeps only those it has not written there yet (ZoneState.timeline,
+        TIMELINE_TRIM_PATCH), and an entry a deadline adds is written just after it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            recorded = (await self.state()).timeline_seq
+            entries = self.audit()
+            if recorded == (entries[-1].seq if entries else 0):
+                return entries
+            assert loop.time() < deadline, f"the read model holds {len(entries)} of {recorded} entries"
+            await asyncio.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- history

@@ -121,6 +121,8 @@ def zone_detail(row: ZoneRow, audit: list[AuditRow]) -> ZoneDetail:
     read them in a session of their own along with other rows."""
     state = ZoneState.model_validate_json(row.state_json)
     state.timeline = [timeline_entry(a) for a in audit if a.result == "accepted" and a.seq is not None]
+    if state.timeline:  # a row written before timeline_seq existed
+        state.timeline_seq = max(state.timeline_seq, state.timeline[-1].seq)
     return ZoneDetail(row, state, audit)
 
 
