@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from kenflow.db.engine import make_engine
@@ -60,14 +60,15 @@ def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path) 
         seen.clear()
         assert project_rows(engine, received(rows)) is True
         statements = [sql.split()[0] for sql in seen]
-        # the lock reads the version and digests, not the state's JSON (MBs for a bulk-fed zone)
-        assert "state_json" not in seen[0], seen[0]
+        if rows.children:
+            # the lock reads the version and digests, not the state's JSON (MBs for a bulk-fed zone)
+            assert "state_json" not in seen[0] and "digest" in seen[0], seen[0]
         project(reference, p)
         assert everything(engine, p.zone_id) == everything(reference, p.zone_id), p.timeline[-1].act
-        if p.timeline[-1].act == "record_plan":  # touches no child table: lock, zone row, audit row
-            lock = "UPDATE" if engine.dialect.name == "sqlite" else "SELECT"
-            assert statements == [lock, "INSERT", "INSERT"] + ["INSERT"] * bool(rows.notices), statements
+        if p.timeline[-1].act == "record_plan":  # touches no child table: zone row, audit row
             assert rows.children == {}
+            assert statements == ["UPDATE", "INSERT"] + ["INSERT"] * bool(rows.notices), statements
+            assert seen[0].startswith("UPDATE zone SET"), seen[0]
             plans += 1
         sent, sent_notices = rows.digests, notice_statuses(p.state)
     assert plans and everything(engine, life.state.zone_id)["kpi_evaluation"]  # both were covered
@@ -88,6 +89,28 @@ def test_rows_left_out_that_the_read_model_lacks_are_refused(engine: Engine) -> 
     whole = projection_rows(last.state, last.timeline, None)
     assert project_rows(engine, received(whole)) is True
     assert everything(engine, last.zone_id)["zone"][0][0] == last.zone_id
+
+
+def test_rows_without_children_write_only_over_the_digests_they_were_built_on(engine: Engine) -> None:
+    """The zone row alone is written only where the read model holds an older version with the
+    digests the zone last sent; otherwise the general rules apply, in the same transaction."""
+    life = two_years()
+    last, before = life.projections[-1], life.projections[-2]
+    alone = projection_rows(last.state, last.timeline, projection_rows(last.state, [], None).digests)
+    assert alone.children == {}
+    with pytest.raises(BaseMissing):  # no zone yet: it is not created without its child rows
+        project_rows(engine, received(alone))
+    assert everything(engine, last.zone_id)["zone"] == []
+    assert project_rows(engine, received(projection_rows(before.state, before.timeline, None))) is True
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE zone SET digest = '{}' WHERE id = :z"), {"z": last.zone_id})
+    with pytest.raises(BaseMissing):  # the read model lost what the zone believes it holds
+        project_rows(engine, received(alone))
+    assert project_rows(engine, received(projection_rows(last.state, last.timeline, None))) is True
+    kept = everything(engine, last.zone_id)
+    stale = projection_rows(before.state, [], projection_rows(before.state, [], None).digests)
+    assert stale.children == {} and project_rows(engine, received(stale)) is False  # older: nothing
+    assert project_rows(engine, received(alone)) is True and everything(engine, last.zone_id) == kept
 
 
 def test_an_older_version_changes_nothing_but_adds_its_audit_rows(engine: Engine) -> None:

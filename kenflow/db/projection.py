@@ -131,6 +131,18 @@ def _statements(dialect: str) -> dict[str, Any]:
             set_={c: stmt.excluded[c] for c in ZONE_COLUMNS if c not in skip},
             where=ZONE.c.version <= stmt.excluded.version,
         ).returning(ZONE.c.version)
+        # The zone row alone, where the read model holds the same child digests (write_rows'
+        # fast path): an UPDATE, so a zone the read model lacks is never created without them.
+        out[f"zone update{keep}"] = (
+            sa.update(ZONE)
+            .where(
+                ZONE.c.id == sa.bindparam("w_id"),
+                ZONE.c.version <= sa.bindparam("w_version"),
+                ZONE.c.digest == sa.bindparam("w_digest"),
+            )
+            .values({c: sa.bindparam(f"v_{c}", type_=ZONE.c[c].type) for c in ZONE_COLUMNS if c not in skip})
+            .returning(ZONE.c.version)
+        )
     out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
     zone_id = sa.bindparam("zone_id")
     for name, child in CHILDREN.items():
@@ -317,7 +329,38 @@ def _typed(table: Table, rows: list[Row]) -> list[Row]:
 
 def write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None = None) -> bool:
     """Apply rows a zone built itself (ProjectionRows), inside the caller's transaction; the same
-    rules as write_projection: newest version wins, audit rows and notices only accumulate."""
+    rules as write_projection: newest version wins, audit rows and notices only accumulate.
+
+    Most acts change no child table: their zone row is written by one UPDATE that holds only
+    where the stored row is older and keeps the very digests the zone sends, which is all the
+    general path would have checked, and which locks the row as its first read does. Where it
+    matches no row (a newer version stored, digests that differ, no zone yet), the general path
+    runs as before, in the same transaction."""
+    written = bool(not rows.children and _update_zone(conn, rows, now))
+    if not written:
+        written = _write_rows(conn, rows, now)
+    _insert_audit(conn, _typed(AUDIT, rows.audit))
+    insert_notices(conn, _typed(NOTICE, rows.notices))
+    return written
+
+
+def _zone_values(rows: ProjectionRows, now: datetime | None) -> Row:
+    return _typed(ZONE, [dict(rows.zone)])[0] | {
+        "version": rows.version,
+        "updated_at": rows.updated_at or now or utcnow(),
+        "state_json": zlib.decompress(rows.state_json_zlib).decode(),
+    }
+
+
+def _update_zone(conn: Connection, rows: ProjectionRows, now: datetime | None) -> bool:
+    keep = not rows.audit
+    values = _zone_values(rows, now) | {"digest": json.dumps(rows.digests)}
+    params = {f"v_{c}": v for c, v in values.items() if c != "id" and not (keep and c == "updated_at")}
+    params |= {"w_id": rows.zone_id, "w_version": rows.version, "w_digest": params["v_digest"]}
+    return conn.execute(_statements(conn.dialect.name)[f"zone update{keep}"], params).first() is not None
+
+
+def _write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None) -> bool:
     stored = _stored(conn, rows.zone_id, state=False)
     written = False
     if stored is None or stored.version <= rows.version:
@@ -328,22 +371,15 @@ def write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None = No
                 f"read model of {rows.zone_id} (version {stored.version if stored else None}) does not "
                 f"hold the {', '.join(missing)} rows the zone last sent"
             )
-        row = _typed(ZONE, [dict(rows.zone)])[0] | {
-            "version": rows.version,
-            "updated_at": rows.updated_at or now or utcnow(),
-            "state_json": zlib.decompress(rows.state_json_zlib).decode(),
-        }
         written = _write_zone(
             conn,
             rows.zone_id,
-            row,
+            _zone_values(rows, now),
             rows.digests,
             old,
             not rows.audit,
             lambda n: _typed(CHILDREN[n].table, rows.children[n]),
         )
-    _insert_audit(conn, _typed(AUDIT, rows.audit))
-    insert_notices(conn, _typed(NOTICE, rows.notices))
     return written
 
 
