@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from .notice import Notice, NoticeStatus
-from .zone import TimelineEntry, ZoneState
+from .zone import TIMELINE_FIELDS, TimelineEntry, ZoneState
 
 Row = dict[str, Any]
 
@@ -236,7 +236,7 @@ def child_digests(state: ZoneState) -> dict[str, str]:
 
 def state_json(state: ZoneState) -> str:
     """The state as the zone row keeps it: everything but the timeline (the audit table has it)."""
-    return state.model_dump_json(exclude={"timeline"})
+    return state.model_dump_json(exclude=TIMELINE_FIELDS)
 
 
 class ProjectionRows(BaseModel):

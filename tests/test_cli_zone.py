@@ -92,6 +92,13 @@ async def test_zone_walk(kenflow: Kenflow, tmp_path: Path) -> None:
                             "--date", "2026-06-30", "--number", "議案第5号", "--as", KORA, code=2)  # fmt: skip
     assert "254410" in wrong_actor.stderr
     assert "却下" in (await cli(env, "zone", "show", ZONE)).stdout  # the refusal is in the audit
+    # --live: the workflow's own state and timeline (the entries of past runs unpacked)
+    live = (await cli(env, "zone", "show", ZONE, "--live")).stdout
+    assert "ワークフローから" in live and "令和8年6月25日" in live and "令和8年4月1日" in live
+    live_state = json.loads((await cli(env, "zone", "show", ZONE, "--live", "--json")).stdout)
+    acts = [e["act"] for e in live_state["timeline"]]
+    assert acts[:2] == ["start", "declare"] and len(acts) == live_state["timeline_seq"], acts
+    assert acts.count("draft_agreement") == 4 and acts.count("record_resolution") == 2, acts
     await cli(env, "agreement", "resolve", ZONE, TOYOSATO, "--council", TOYOSATO, "--date", "令和8年2月30日",
               "--number", "x", "--as", TOYOSATO, code=2)  # fmt: skip
 

@@ -17,7 +17,6 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from kenflow.db.queries import get_zone
 from kenflow.recipients import set_recipient
 from kenflow.service import UPDATE_FOR, Refused, ZoneService
 from models import acts as A
@@ -79,18 +78,17 @@ def pdca_start(hub: Municipality, fy: int, notice_months: int = 24) -> A.StartZo
 
 
 async def consistent(stack: Stack, zone_id: str) -> list[TimelineEntry]:
-    """The read model holds every timeline entry the workflow recorded, each once, and the
-    workflow's version; the timeline, as the read model holds it (the workflow keeps only the
-    entries it has not written there yet: TIMELINE_TRIM_PATCH)."""
+    """The read model holds exactly the acts in the workflow's timeline, each once, and the
+    workflow's version; the workflow's timeline (its past runs' entries unpacked)."""
     state = await stack.service.state(zone_id)
-    assert state.timeline_seq > 0
-    await until(lambda: audit_seqs(stack.engine, zone_id) == list(range(1, state.timeline_seq + 1)))
+    timeline = state.whole_timeline()
+    seqs = [e.seq for e in timeline]
+    assert seqs == list(range(1, state.timeline_seq + 1))
+    await until(lambda: audit_seqs(stack.engine, zone_id) == seqs)
     with stack.engine.connect() as conn:
         version = conn.execute(text("SELECT version FROM zone WHERE id = :z"), {"z": zone_id}).scalar_one()
     assert version == state.version
-    detail = get_zone(stack.engine, zone_id, limit=None, include_refused=False)
-    assert detail is not None
-    return detail.state.timeline
+    return timeline
 
 
 # --------------------------------------------------------------------------- worker killed

@@ -58,7 +58,7 @@ from tests.zone_kit import (
     patch_markers,
 )
 from workflows.search import CENTRAL_CITIES, FISCAL_YEAR, PHASE, PREFECTURES, PROGRAMME
-from workflows.zone import TIMELINE_TRIM_PATCH, ZoneInput, ZoneWorkflow
+from workflows.zone import TIMELINE_ARCHIVE_PATCH, ZoneInput, ZoneWorkflow
 
 
 @pytest.fixture
@@ -227,7 +227,8 @@ async def test_settlement_zone_lives_through_six_fiscal_years(kit: Kit) -> None:
         timeline = await zone.timeline()
         assert len(acts_of(timeline, "review_fiscal_year")) == 6  # the repeated requests were duplicates
         assert [e.seq for e in timeline] == list(range(1, state.timeline_seq + 1))
-        assert not state.timeline  # the workflow keeps none it has written (TIMELINE_TRIM_PATCH)
+        assert state.whole_timeline() == timeline  # the workflow's own, past runs' entries unpacked
+        assert len(state.timeline_archive) == state.run - 1  # one packed chunk per earlier run
         assert state.run == v1_fy + 5 - fy0 + 1  # one run per fiscal year the zone lived through
         assert state.notices_sent == len(zone.notices())
         assert all(n.status == "delivered" for n in zone.notices())
@@ -437,12 +438,12 @@ async def test_a_zone_kept_thirty_years_stays_small_per_run_and_complete(kit: Ki
     assert max(counts) < 100 and counts[-2] <= counts[len(counts) // 2], counts
     assert max(sum(e.ByteSize() for e in run.events) for run in runs) < 1_000_000
     for run in runs:
-        # one patch marker a run (TIMELINE_TRIM_PATCH implies the patches before it) ...
-        assert set(patch_markers(run)) == {TIMELINE_TRIM_PATCH}
-        # ... and a run hands on none of the timeline entries it has written
+        # one patch marker a run (TIMELINE_ARCHIVE_PATCH implies the patches before it) ...
+        assert set(patch_markers(run)) == {TIMELINE_ARCHIVE_PATCH}
+        # ... and a run hands on its timeline entries packed
         started = run.events[0].workflow_execution_started_event_attributes.input.payloads
         (carried,) = pydantic_data_converter.payload_converter.from_payloads(started, [ZoneInput])
-        assert carried.state is None or (carried.state.timeline == [] and carried.state.timeline_seq > 0)
+        assert carried.state is None or (carried.state.timeline == [] and carried.state.timeline_archive)
         assert not any(
             e.workflow_task_started_event_attributes.suggest_continue_as_new
             for e in run.events
@@ -451,9 +452,9 @@ async def test_a_zone_kept_thirty_years_stays_small_per_run_and_complete(kit: Ki
 
 
 async def test_a_run_handed_a_whole_timeline_keeps_numbering_and_resends_nothing(kit: Kit) -> None:
-    """A zone whose last run predates TIMELINE_TRIM_PATCH hands on every entry of its timeline,
-    all of them already in the read model. The new run writes only the entries it adds, numbered
-    on from the last, and keeps none once they are written."""
+    """A zone whose last run predates TIMELINE_ARCHIVE_PATCH hands on every entry of its timeline
+    as models, all of them already in the read model. The new run writes only the entries it
+    adds, numbered on from the last, and packs them all when it continues as new."""
     async with kit.running():
         now = await kit.now()
         today = jst_date(now)
@@ -467,7 +468,12 @@ async def test_a_run_handed_a_whole_timeline_keeps_numbering_and_resends_nothing
         zone = Zone(kit, carried.zone_id)
         await zone.act(K.resolution(HIKONE, CROSS, today))
         state = await zone.state()
-    assert (state.run, state.timeline_seq, state.timeline) == (2, 4, [])
+    assert (state.run, state.timeline_seq) == (2, 4) and [e.seq for e in state.whole_timeline()] == [
+        1,
+        2,
+        3,
+        4,
+    ]
     assert [(e.seq, e.act) for e in zone.audit()] == [(4, "record_resolution")]  # 1-3 were not sent again
 
 

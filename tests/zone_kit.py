@@ -177,17 +177,17 @@ class Zone:
         return detail.state.timeline if detail else []
 
     async def timeline(self, within: float = 15.0) -> list[TimelineEntry]:
-        """The zone's whole timeline, once its read model holds every entry the workflow has
-        recorded: the workflow keeps only those it has not written there yet (ZoneState.timeline,
-        TIMELINE_TRIM_PATCH), and an entry a deadline adds is written just after it."""
+        """The zone's whole timeline as its workflow holds it (past runs' entries unpacked), once
+        its read model holds the very same entries: an entry a deadline adds is written just
+        after the state shows it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
-            recorded = (await self.state()).timeline_seq
-            entries = self.audit()
-            if recorded == (entries[-1].seq if entries else 0):
-                return entries
-            assert loop.time() < deadline, f"the read model holds {len(entries)} of {recorded} entries"
+            whole = (await self.state()).whole_timeline()
+            written = self.audit()
+            if written == whole:
+                return whole
+            assert loop.time() < deadline, f"the read model holds {len(written)} of {len(whole)} entries"
             await asyncio.sleep(0.05)
 
 

@@ -4,7 +4,7 @@ Orchestration only: the rules live in models.lifecycle and models.deadlines. Eve
 is an Update whose validator runs the same check as its handler, so a refused act leaves
 nothing in the history. The workflow sleeps until the next deadline or the next fiscal year,
 and continues as new at each fiscal-year boundary (or when the server suggests it), carrying
-the whole state (its timeline lives in the read model, TIMELINE_TRIM_PATCH).
+the whole state (its past runs' timeline entries packed: TIMELINE_ARCHIVE_PATCH).
 """
 
 # No `from __future__ import annotations` in this module: the sandbox executes it afresh for
@@ -71,18 +71,21 @@ NOTICES_ONCE_PATCH = "notices-once"
 # the wait went on for as long as acts kept coming: a run suggested to hop at 60 events grew to
 # 121 in one test run, and under a steady stream of acts it had no bound but DRAIN_TIMEOUT.
 DRAIN_HOLDS_PATCH = "drain-holds-deliveries"
-# A zone keeps in its state only the timeline entries not yet sent to its read model, whose
-# audit table is the timeline (ZoneState.timeline). Kept whole, after ten fiscal years they were
-# three fifths of the objects in a zone's state, which each of the worker's full garbage
-# collections scanned for all its zones, and half of every continue-as-new input. Older
-# histories replay keeping every entry; either way the commands are the same.
+# At continue-as-new a zone packs its run's timeline entries into one compressed chunk of its
+# state (ZoneState.archive_timeline). As models, after ten fiscal years they were three fifths of
+# the objects in a zone's state, which each of the worker's full garbage collections scanned for
+# all its zones, and half of every continue-as-new input. Older histories replay carrying them
+# as models; either way the commands are the same.
+TIMELINE_ARCHIVE_PATCH = "timeline-archived"
+# The first build with one marker per run (fc4f0f0) recorded this one instead, and dropped each
+# entry once projected rather than packing them; its histories replay as its own runs did.
 TIMELINE_TRIM_PATCH = "timeline-trimmed"
-# Runs that record TIMELINE_TRIM_PATCH take every patch above without asking for it: each
+# Runs that record TIMELINE_ARCHIVE_PATCH take every patch above without asking for it: each
 # patch's marker cost a run two history events (the marker, and the TemporalChangeVersion search
 # attribute the SDK upserts with it), and a fiscal year's run recorded six or seven of them,
 # about a sixth of its events in the national bench. Older histories ask for each as they did.
-# A patch added after TIMELINE_TRIM_PATCH calls workflow.patched itself.
-IMPLIED_BY_TRIM = frozenset(
+# A patch added after TIMELINE_ARCHIVE_PATCH calls workflow.patched itself.
+IMPLIED_BY_ARCHIVE = frozenset(
     {
         PROJECTION_LOCAL_PATCH,
         NOTICE_QUEUE_PATCH,
@@ -106,11 +109,15 @@ DELIVERY_RETRY = RetryPolicy(
 
 
 def _patched(patch_id: str) -> bool:
-    """workflow.patched for a patch from before TIMELINE_TRIM_PATCH. Replaying an older history,
-    the first call finds no TIMELINE_TRIM_PATCH marker and the run asks for each patch as it did
-    (the SDK keeps that answer for the run); a run that records it records no other."""
-    assert patch_id in IMPLIED_BY_TRIM, patch_id
-    return workflow.patched(TIMELINE_TRIM_PATCH) or workflow.patched(patch_id)
+    """workflow.patched for a patch from before TIMELINE_ARCHIVE_PATCH. Replaying an older
+    history, the first call finds neither bundle's marker and the run asks for each patch as it
+    did (the SDK keeps each answer for the run); a run that records the bundle records no other."""
+    assert patch_id in IMPLIED_BY_ARCHIVE, patch_id
+    return (
+        workflow.patched(TIMELINE_ARCHIVE_PATCH)
+        or workflow.patched(TIMELINE_TRIM_PATCH)
+        or workflow.patched(patch_id)
+    )
 
 
 def _base_missing(err: ActivityError | ApplicationError) -> bool:
@@ -193,6 +200,8 @@ class ZoneWorkflow:
             ):
                 await self._drain_deliveries()
                 await workflow.wait_condition(workflow.all_handlers_finished)  # each projects itself
+                if workflow.patched(TIMELINE_ARCHIVE_PATCH):
+                    self.state.archive_timeline()  # every entry is in the read model by now
                 workflow.continue_as_new(
                     ZoneInput(state=self.state), search_attributes=zone_search_attributes(self.state)
                 )
@@ -222,10 +231,7 @@ class ZoneWorkflow:
 
     async def _project(self) -> None:
         new = self.state.timeline[self._projected_seq :]
-        if workflow.patched(TIMELINE_TRIM_PATCH):
-            self.state.timeline, self._projected_seq = [], 0  # `new` goes until it is written
-        else:
-            self._projected_seq = len(self.state.timeline)
+        self._projected_seq = len(self.state.timeline)
         if _patched(PROJECTION_ROWS_PATCH):
             await self._project_rows(new)
             return

@@ -104,48 +104,40 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="JSONで出力 (print the state as JSON)")] = False,
     live: Annotated[bool, typer.Option("--live", help="ワークフローに直接照会 (query the workflow)")] = False,
 ) -> None:
-    """圏域の状態: 段階・協定・ビジョン・年度・KPI・経過 (one zone in full).
-
-    The timeline comes from the read model's audit table either way: a zone's workflow keeps
-    only the entries it has not written there yet, which --live adds at the end."""
-    from kenflow.db.queries import get_zone
-
+    """圏域の状態: 段階・協定・ビジョン・年度・KPI・経過 (one zone in full)."""
     if live:
 
         async def go(service: Any) -> ZoneState:
             return await service.state(zone)  # type: ignore[no-any-return]
 
         state = c.run_service(go)
-        engine = c.existing_engine()  # a CLI pointed at a remote cluster may have no read model
-        detail = get_zone(engine, zone, limit=None) if engine is not None else None
+        state.timeline = state.whole_timeline()  # past runs' entries are kept packed
+        state.timeline_archive = []
+        events = [Event(e.on, e.at, e.act, e.actor.label(), e.summary) for e in state.timeline]
         source = "ワークフローから (live)"
-    elif (detail := get_zone(c.read_engine(), zone, limit=None)) is None:
-        c.fail(
-            f"圏域 {zone} が見つかりません。`kenflow zone list` で確認してください "
-            f"(zone {zone} not found in the read model; try `kenflow zone list` or --live)"
-        )
     else:
+        from kenflow.db.queries import get_zone
+
+        detail = get_zone(c.read_engine(), zone, limit=None)
+        if detail is None:
+            c.fail(
+                f"圏域 {zone} が見つかりません。`kenflow zone list` で確認してください "
+                f"(zone {zone} not found in the read model; try `kenflow zone list` or --live)"
+            )
         state = detail.state
+        events = [
+            Event(
+                a.on,
+                a.at,
+                a.act,
+                _actor_label(a.actor_role, a.actor_code, a.actor_name),
+                a.summary,
+                a.result == "refused",
+            )
+            for a in detail.timeline
+            if a.result in ("accepted", "refused")
+        ]
         source = f"一覧から (read model, v{detail.row.version})"
-    audit = detail.timeline if detail is not None else []
-    events = [
-        Event(
-            a.on,
-            a.at,
-            a.act,
-            _actor_label(a.actor_role, a.actor_code, a.actor_name),
-            a.summary,
-            a.result == "refused",
-        )
-        for a in audit
-        if a.result in ("accepted", "refused")
-    ]
-    if live:
-        written = detail.state.timeline if detail is not None else []
-        last = written[-1].seq if written else 0
-        pending = [e for e in state.timeline if e.seq > last]  # not in the read model yet
-        events += [Event(e.on, e.at, e.act, e.actor.label(), e.summary) for e in pending]
-        state.timeline = written + pending
     if as_json:
         typer.echo(state.model_dump_json(indent=2))
         return

@@ -30,7 +30,7 @@ from kenflow.policy import ZoneFacts
 from models.actor import Actor, Role
 from models.fiscal import fiscal_year_end, fiscal_year_of
 from models.kpi import KpiActual, KpiDefinition, KpiEvaluation, KpiStatus, evaluate
-from models.zone import AgreementStatus, VisionStatus, ZoneState
+from models.zone import TIMELINE_FIELDS, AgreementStatus, VisionStatus, ZoneState
 
 _LIGHT = defer(ZoneRow.state_json, raiseload=True)  # type: ignore[arg-type]
 
@@ -117,7 +117,7 @@ def own_recipient(actor: Actor) -> str | None:
 def state_for(actor: Actor, state: ZoneState) -> dict[str, Any]:
     """A zone's state as JSON for `actor`: the notices still in it (pending or failed) are
     only those it may see (own_recipient)."""
-    out = state.model_dump(mode="json", exclude={"timeline"})
+    out = state.model_dump(mode="json", exclude=TIMELINE_FIELDS)
     if (mine := own_recipient(actor)) is not None:
         out["notices"] = [n for n in out["notices"] if n["recipient"] == mine]
     return out
