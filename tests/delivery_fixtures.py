@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import email
 import json
+import random
 import socket
 import threading
 import uuid
@@ -44,10 +45,22 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
         server.server_close()
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel picked for bind(0) could be
+# handed to some outgoing connection before the server meant to listen on it starts (seen once:
+# `kenflow up`'s Temporal UI port taken, the server exiting with "address already in use").
+_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, outside the range outgoing connections draw from."""
+    for port in random.sample(_PORTS, 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 async def eventually(

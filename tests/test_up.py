@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,10 @@ from kenflow.settings import Settings
 from kenflow.temporal import connect
 from models import acts as A
 from models.fiscal import jst_date
+from tests.delivery_fixtures import free_port
 from tests.factories import HIKONE, NEIGHBOURS, actor_of, initiatives, start
 
 READY = "kenflow は起動しました"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def up_env(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:
