@@ -140,7 +140,7 @@ def compute_phase(state: ZoneState) -> Phase:
 def add_timeline(
     state: ZoneState, act: str, actor: Actor, summary: str, now: datetime, on: date | None
 ) -> TimelineEntry:
-    state.timeline_seq += 1  # not len(timeline): the zone workflow drops projected entries
+    state.timeline_seq += 1  # not len(timeline): the zone workflow packs a run's entries away
     entry = TimelineEntry(seq=state.timeline_seq, at=now, on=on, act=act, actor=actor, summary=summary)
     state.timeline.append(entry)
     return entry
