@@ -222,4 +222,5 @@ async def test_a_zone_resends_its_whole_state_when_the_read_model_lost_the_base(
         and e.marker_recorded_event_attributes.HasField("failure")
     ]
     assert failures == ["ProjectionBaseMissing"]  # once, then the whole state went
+    assert [e.act for e in state.timeline][-2:] == ["record_plan", "complete_check"]
     assert [e.act for e in zone.audit()][-2:] == ["record_plan", "complete_check"]
