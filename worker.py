@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from activities.lanes import DELIVERY_THREADS, PROJECTION_THREADS, Lane
 from activities.readmodel import ReadModelActivities
 from kenflow.sandbox import workflow_runner
 from kenflow.settings import Settings
@@ -42,8 +43,9 @@ def build_worker(
     """
     queue = task_queue or settings.task_queue
     compile_workflow_module()
-    readmodel = ReadModelActivities(engine)
-    delivery = DeliveryActivities(engine, settings)
+    lanes = Lane("projection", PROJECTION_THREADS), Lane("delivery", DELIVERY_THREADS)
+    readmodel = ReadModelActivities(engine, lanes[0])
+    delivery = DeliveryActivities(engine, settings, lanes[1])
     zones = Worker(
         client,
         task_queue=queue,
@@ -59,7 +61,7 @@ def build_worker(
         activities=[delivery.deliver_notice, delivery.deliver_notices],
         max_concurrent_activities=16,
     )
-    return Workers(zones, notices)
+    return Workers(zones, notices, lanes=lanes)
 
 
 def compile_workflow_module() -> None:
@@ -98,10 +100,12 @@ def tune_collector() -> None:
 
 class Workers:
     """Several temporalio Workers behind the one-Worker interface callers use
-    (`async with`, `run()`, `shutdown()`)."""
+    (`async with`, `run()`, `shutdown()`), and the thread lanes their activities use, stopped
+    once the workers have finished their tasks."""
 
-    def __init__(self, *workers: Worker) -> None:
+    def __init__(self, *workers: Worker, lanes: tuple[Lane, ...] = ()) -> None:
         self.workers = workers
+        self.lanes = lanes
 
     async def __aenter__(self) -> Workers:
         for w in self.workers:
@@ -109,14 +113,24 @@ class Workers:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for w in reversed(self.workers):
-            await w.__aexit__(*exc)  # type: ignore[arg-type]
+        try:
+            for w in reversed(self.workers):
+                await w.__aexit__(*exc)  # type: ignore[arg-type]
+        finally:
+            self._stop_lanes()
 
     async def run(self) -> None:
-        await asyncio.gather(*(w.run() for w in self.workers))
+        try:
+            await asyncio.gather(*(w.run() for w in self.workers))
+        finally:
+            self._stop_lanes()
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(w.shutdown() for w in self.workers))
+
+    def _stop_lanes(self) -> None:
+        for lane in self.lanes:
+            lane.shutdown()
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

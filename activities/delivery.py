@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import channels
+from activities.lanes import DELIVERY_THREADS, Lane
 from kenflow.db.engine import writing
 from kenflow.db.projection import insert_notices
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
@@ -44,9 +45,10 @@ def _now() -> datetime:
 
 
 class DeliveryActivities:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, lane: Lane | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.lane = lane or Lane("delivery", DELIVERY_THREADS)
 
     @activity.defn(name="deliver_notice")
     async def deliver_notice(self, notice: Notice) -> DeliveryOutcome:
@@ -81,7 +83,7 @@ class DeliveryActivities:
         every attempt and the notices' new states in one transaction (a publication sends nine
         copies at once: one look-up and one write, not nine of each)."""
         n_try = activity.info().attempt
-        recipients, delivered = await asyncio.to_thread(self._look_up, notices)
+        recipients, delivered = await self.lane.run(self._look_up, notices)
         plans: list[_Attempt] = []
         for n in notices:
             recipient = recipients.get(n.recipient)
@@ -90,7 +92,7 @@ class DeliveryActivities:
             plans.append(_Attempt(n, channel, address, n_try))
         to_file = [p for p in plans if p.notice.key not in delivered and p.channel == Channel.file.value]
         if to_file:  # one thread hop for every outbox file of the batch
-            await asyncio.to_thread(_write_files, to_file)
+            await self.lane.run(_write_files, to_file)
         await asyncio.gather(
             *(
                 self._send(p)
@@ -103,7 +105,7 @@ class DeliveryActivities:
                 p.outcome, p.detail = "skipped_duplicate", "already delivered; not sent again"
             elif p.outcome == "failed":
                 log.warning("notice %s permanently failed: %s", p.notice.key, p.failure)
-        await asyncio.to_thread(self._record, plans)
+        await self.lane.run(self._record, plans)
         return plans
 
     def _address(self, notice: Notice, channel: str, address: str | None) -> str:

@@ -3,8 +3,9 @@
 `project_rows` writes the rows a zone built itself; `project_zone`, the state a zone sent
 (zones whose histories predate PROJECTION_ROWS_PATCH replay with it).
 
-Both are async and hand the blocking database work to a thread (asyncio.to_thread), so the
-worker needs no activity_executor for it and its event loop never waits on the database.
+Both are async and hand the blocking database work to the projection lane's threads
+(activities/lanes.py), so the worker needs no activity_executor for it, its event loop never
+waits on the database, and no delivery's work queues ahead of it.
 Retries are safe: the write is idempotent and ordered by the state's version
 (kenflow/db/projection.py says how).
 """
@@ -19,6 +20,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.lanes import PROJECTION_THREADS, Lane
 from kenflow.db.projection import project, project_rows
 from models.projection import BASE_MISSING, BaseMissing, ProjectionInput
 from models.read_rows import ProjectionRows
@@ -27,8 +29,9 @@ from models.read_rows import ProjectionRows
 class ReadModelActivities:
     """Register `project_rows` and `project_zone` with the worker (worker.build_worker)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lane: Lane | None = None) -> None:
         self.engine = engine
+        self.lane = lane or Lane("projection", PROJECTION_THREADS)
 
     def project(self, inp: ProjectionInput) -> bool:
         """The same write, synchronously (for tests, benchmarks and rebuilds)."""
@@ -41,7 +44,7 @@ class ReadModelActivities:
         waits (SQLite's lock can take seconds), so the workflow's heartbeat timeout, not the
         30 s start-to-close, notices a dead worker. (A local activity cannot heartbeat: its
         worker keeps the workflow task alive instead.)"""
-        write = asyncio.ensure_future(asyncio.to_thread(project, self.engine, inp))
+        write = asyncio.ensure_future(self.lane.run(project, self.engine, inp))
         while not write.done():
             await asyncio.wait({write}, timeout=1.0)
             if not write.done() and not activity.info().is_local:
@@ -53,7 +56,7 @@ class ReadModelActivities:
     async def project_rows(self, rows: ProjectionRows) -> None:
         """Rows a zone built itself (PROJECTION_ROWS_PATCH), always as a local activity."""
         with _base_missing_is_final():
-            await asyncio.to_thread(project_rows, self.engine, rows)
+            await self.lane.run(project_rows, self.engine, rows)
 
 
 @contextlib.contextmanager
