@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Iterator
 
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.group_writer import GroupWriter
 from activities.lanes import PROJECTION_THREADS, Lane
-from kenflow.db.projection import project, project_rows
+from kenflow.db.projection import project, write_rows
 from models.projection import BASE_MISSING, BaseMissing, ProjectionInput
 from models.read_rows import ProjectionRows
 
@@ -29,9 +31,10 @@ from models.read_rows import ProjectionRows
 class ReadModelActivities:
     """Register `project_rows` and `project_zone` with the worker (worker.build_worker)."""
 
-    def __init__(self, engine: Engine, lane: Lane | None = None) -> None:
+    def __init__(self, engine: Engine, lane: Lane | None = None, writer: GroupWriter | None = None) -> None:
         self.engine = engine
         self.lane = lane or Lane("projection", PROJECTION_THREADS)
+        self.writer = writer or GroupWriter(engine, self.lane)
 
     def project(self, inp: ProjectionInput) -> bool:
         """The same write, synchronously (for tests, benchmarks and rebuilds)."""
@@ -54,9 +57,10 @@ class ReadModelActivities:
 
     @activity.defn(name="project_rows")
     async def project_rows(self, rows: ProjectionRows) -> None:
-        """Rows a zone built itself (PROJECTION_ROWS_PATCH), always as a local activity."""
+        """Rows a zone built itself (PROJECTION_ROWS_PATCH), always as a local activity, committed
+        together with the other zones' rows waiting at the time (activities/group_writer.py)."""
         with _base_missing_is_final():
-            await self.lane.run(project_rows, self.engine, rows)
+            await self.writer.write(functools.partial(write_rows, rows=rows))
 
 
 @contextlib.contextmanager

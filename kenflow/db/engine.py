@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine
@@ -58,3 +60,32 @@ def writing(engine: Engine) -> Iterator[Connection]:
         lock = _writer_locks.setdefault(str(engine.url), threading.Lock())
     with lock, engine.begin() as conn:
         yield conn
+
+
+Write = Callable[[Connection], Any]
+
+
+def write_together(engine: Engine, writes: list[Write], alone: type[Exception]) -> list[Any]:
+    """Several writes in one transaction (activities/group_writer.py says why): each one's
+    result, or the `alone` exception it raised, which a write raises before writing anything,
+    so the others still commit. Any other error rolls the lot back; each is then written in a
+    transaction of its own, so one bad write fails alone (its exception is its result)."""
+    try:
+        with writing(engine) as conn:
+            return [_outcome(write, conn, alone) for write in writes]
+    except Exception:
+        if len(writes) == 1:
+            raise
+    return [_outcome(functools.partial(_in_own_transaction, write), engine, Exception) for write in writes]
+
+
+def _in_own_transaction(write: Write, engine: Engine) -> Any:
+    with writing(engine) as conn:
+        return write(conn)
+
+
+def _outcome(write: Callable[[Any], Any], target: Any, caught: type[Exception]) -> Any:
+    try:
+        return write(target)
+    except caught as err:
+        return err
