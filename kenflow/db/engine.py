@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -76,16 +75,18 @@ def write_together(engine: Engine, writes: list[Write], alone: type[Exception]) 
     except Exception:
         if len(writes) == 1:
             raise
-    return [_outcome(functools.partial(_in_own_transaction, write), engine, Exception) for write in writes]
+    out: list[Any] = []
+    for write in writes:
+        try:
+            with writing(engine) as conn:
+                out.append(write(conn))
+        except Exception as err:  # noqa: BLE001 — the caller hands it to the write's waiter
+            out.append(err)
+    return out
 
 
-def _in_own_transaction(write: Write, engine: Engine) -> Any:
-    with writing(engine) as conn:
-        return write(conn)
-
-
-def _outcome(write: Callable[[Any], Any], target: Any, caught: type[Exception]) -> Any:
+def _outcome(write: Write, conn: Connection, alone: type[Exception]) -> Any:
     try:
-        return write(target)
-    except caught as err:
+        return write(conn)
+    except alone as err:
         return err
