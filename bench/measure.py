@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,21 +167,39 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 @dataclass
 class Timings:
-    """Update latencies in ms, errors, and the seconds spent in measured phases."""
+    """Update latencies in ms, errors, and the seconds spent in measured phases; beside each
+    latency, the kind of update and when it ended (perf_counter), to tell what makes a tail."""
 
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    kinds: list[str] = field(default_factory=list)
+    ended: list[float] = field(default_factory=list)
 
-    async def timed(self, call: Awaitable[T]) -> T | None:
+    async def timed(self, call: Awaitable[T], kind: str = "") -> T | None:
         t = time.perf_counter()
         try:
             result = await call
         except Exception as err:  # noqa: BLE001 — counted and reported, the run goes on
             self.errors.append(f"{type(err).__name__}: {err}"[:300])
             return None
-        self.latencies.append((time.perf_counter() - t) * 1000)
+        end = time.perf_counter()
+        self.latencies.append((end - t) * 1000)
+        self.kinds.append(kind)
+        self.ended.append(end)
         return result
+
+    def tail(self, since: int, began: float) -> str:
+        """The updates from index `since` slower than their p99: how many of each kind, and
+        when they ended (seconds after `began`), so a stall shows as one cluster."""
+        here = self.latencies[since:]
+        if not here:
+            return ""
+        p99 = percentile(here, 99)
+        slow = [i for i in range(since, len(self.latencies)) if self.latencies[i] >= p99]
+        kinds = Counter(self.kinds[i] or "?" for i in slow).most_common(4)
+        at = sorted(round(self.ended[i] - began, 1) for i in slow)
+        return f"{len(slow)} at or above p99: {dict(kinds)}, ended at {at[0]}–{at[-1]} s (median {at[len(at) // 2]} s)"
 
     @property
     def per_s(self) -> float:

@@ -78,7 +78,7 @@ class Baseline:
         for n in z.notices[p]:
             self.seq[z.zone_id] += 1
             act = BaselineAct(seq=self.seq[z.zone_id], notices=n)
-            await self.t.timed(self.handles[z.zone_id].execute_update(BaselineWorkflow.act, act))
+            await self.t.timed(self.handles[z.zone_id].execute_update(BaselineWorkflow.act, act), "act")
 
 
 class Kenflow:
@@ -110,7 +110,7 @@ class Kenflow:
         if p == 0:
             await self.service.start_zone(z.start)
         for act in z.phases[p]:
-            await self.t.timed(self.service.act(z.zone_id, act))
+            await self.t.timed(self.service.act(z.zone_id, act), type(act).__name__)
 
 
 def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
@@ -224,7 +224,7 @@ async def main(args: argparse.Namespace) -> dict:
                 slept += time.perf_counter() - t
             for side in (base, ken) if p % 2 == 0 else (ken, base):
                 settled += await quiesce()
-                mark = len(side.t.latencies)
+                mark, began = len(side.t.latencies), time.perf_counter()
                 spent = dict(cpu.spent.get(type(side).__name__, {}))
                 side.t.seconds += await cpu.measure(
                     type(side).__name__, run_phase(side, zones, p, args.clients)
@@ -236,6 +236,7 @@ async def main(args: argparse.Namespace) -> dict:
                     f"phase {p} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
                     f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}, CPU ms/update {per}"
                 )
+                log(f"  tail: {side.t.tail(mark, began)}")
             log(
                 f"phase {p}: kenflow {ken.t.per_s}/s, baseline {base.t.per_s}/s so far; "
                 f"skipping {slept:.0f} s, settling {settled:.0f} s"
