@@ -190,6 +190,22 @@ async def run_phase(side: Baseline | Kenflow, zones: list[S.Zone], p: int, clien
     return seconds
 
 
+def turns(
+    base: Baseline, ken: Kenflow, zones: list[S.Zone], p: int
+) -> list[tuple[Baseline | Kenflow, list[S.Zone], str]]:
+    """Who runs phase `p`, on which zones, in what order. The side that goes second in a phase
+    finds the server holding the first side's new histories too, and pays for it: in the
+    formation, the second side's server CPU was ~1 ms/update higher whichever side it was
+    (bench/README item 16). Fiscal years alternate which side goes first. The formation cannot
+    alternate with itself, so it runs in halves, A B B A: each side goes first once and last
+    once (before this, kenflow always formed second)."""
+    if p > 0:
+        return [(side, zones, "") for side in ((base, ken) if p % 2 == 0 else (ken, base))]
+    half = len(zones) // 2
+    first, second = zones[:half], zones[half:]
+    return [(base, first, "a"), (ken, first, "a"), (ken, second, "b"), (base, second, "b")]
+
+
 async def main(args: argparse.Namespace) -> dict:
     """Baseline and kenflow phase by phase, in turns (which goes first alternates), so the
     drift of a shared machine falls on both alike."""
@@ -222,18 +238,18 @@ async def main(args: argparse.Namespace) -> dict:
                 t = time.perf_counter()
                 await server.sleep(S.noon_after(await server.now(), dates.years[p - 1][1]))
                 slept += time.perf_counter() - t
-            for side in (base, ken) if p % 2 == 0 else (ken, base):
+            for side, part, label in turns(base, ken, zones, p):
                 settled += await quiesce()
                 mark, began = len(side.t.latencies), time.perf_counter()
                 spent = dict(cpu.spent.get(type(side).__name__, {}))
                 side.t.seconds += await cpu.measure(
-                    type(side).__name__, run_phase(side, zones, p, args.clients)
+                    type(side).__name__, run_phase(side, part, p, args.clients)
                 )
                 here = side.t.latencies[mark:]
                 now = cpu.spent[type(side).__name__]
                 per = {k: round((now[k] - spent.get(k, 0.0)) * 1000 / max(len(here), 1), 1) for k in now}
                 log(
-                    f"phase {p} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
+                    f"phase {p}{label} {type(side).__name__}: {len(here)} updates, p50 {percentile(here, 50)} ms, "
                     f"p99 {percentile(here, 99)} ms, errors {len(side.t.errors)}, CPU ms/update {per}"
                 )
                 log(f"  tail: {side.t.tail(mark, began)}")
