@@ -22,25 +22,8 @@ from models.zone import ZoneState
 from models.zone_input import ZoneInput
 from workflows.zone import ZoneWorkflow
 
-# Update name for each act type; the names are the workflow's update method names.
-UPDATE_FOR: dict[type[A.Act], Any] = {
-    A.Declare: ZoneWorkflow.declare,
-    A.OverrideEligibility: ZoneWorkflow.override_eligibility,
-    A.DraftAgreement: ZoneWorkflow.draft_agreement,
-    A.RecordResolution: ZoneWorkflow.record_resolution,
-    A.NotifyAbolition: ZoneWorkflow.notify_abolition,
-    A.AdoptPolicy: ZoneWorkflow.adopt_policy,
-    A.DraftVision: ZoneWorkflow.draft_vision,
-    A.RecordCouncilReview: ZoneWorkflow.record_council_review,
-    A.AnswerConsultation: ZoneWorkflow.answer_consultation,
-    A.PublishVision: ZoneWorkflow.publish_vision,
-    A.ReviewFiscalYear: ZoneWorkflow.review_fiscal_year,
-    A.RecordPlan: ZoneWorkflow.record_plan,
-    A.RecordProjects: ZoneWorkflow.record_projects,
-    A.RecordKpiActuals: ZoneWorkflow.record_kpi_actuals,
-    A.CompleteCheck: ZoneWorkflow.complete_check,
-    A.CompleteAction: ZoneWorkflow.complete_action,
-}
+# The Update each act goes to, by name (the zone has one handler for them all: workflows/zone.py).
+UPDATE_FOR: dict[type[A.Act], str] = A.UPDATE_NAMES
 
 
 class Refused(Exception):

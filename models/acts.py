@@ -195,6 +195,29 @@ class CompleteAction(Act):
     revise_vision: bool = False
 
 
+# The name of the zone workflow's Update for each act. These names are in every recorded
+# history and every client's calls: never rename one.
+UPDATE_NAMES: dict[type[Act], str] = {
+    Declare: "declare",
+    OverrideEligibility: "override_eligibility",
+    DraftAgreement: "draft_agreement",
+    RecordResolution: "record_resolution",
+    NotifyAbolition: "notify_abolition",
+    AdoptPolicy: "adopt_policy",
+    DraftVision: "draft_vision",
+    RecordCouncilReview: "record_council_review",
+    AnswerConsultation: "answer_consultation",
+    PublishVision: "publish_vision",
+    ReviewFiscalYear: "review_fiscal_year",
+    RecordPlan: "record_plan",
+    RecordProjects: "record_projects",
+    RecordKpiActuals: "record_kpi_actuals",
+    CompleteCheck: "complete_check",
+    CompleteAction: "complete_action",
+}
+ACT_FOR_UPDATE: dict[str, type[Act]] = {name: act for act, name in UPDATE_NAMES.items()}
+
+
 class ActResult(BaseModel):
     zone_id: str
     version: int

@@ -329,7 +329,7 @@ async def fuzz(stack: Stack, cls: type[A.Act], hub: Municipality, today: date) -
     for act in [A.ReviewFiscalYear(actor=f.MINISTRY, fy=fy), *setup]:
         await stack.service.act(zone_id, act)
     handle = stack.client.get_workflow_handle(zone_id)
-    name = UPDATE_FOR[cls].__name__
+    name = UPDATE_FOR[cls]
     codes = [hub.code, TOWNS[0].code, TOWNS[1].code, "25", "bus-riders"]
     outcomes: list[str] = []
     loop = asyncio.get_running_loop()
@@ -370,6 +370,25 @@ async def test_null_act_is_refused_clearly(stack: Stack) -> None:
 
 
 # --------------------------------------------------------------------------- oversized
+
+
+async def test_unknown_or_malformed_update_is_refused_and_recorded_nowhere(stack: Stack) -> None:
+    """The zone has one Update handler for every act (workflows/zone.py): a name it does not
+    know, or a call without exactly one act, is refused by its validator like any bad act."""
+    zone_id = await stack.service.start_zone(f.start(declared_on=current_jst_date() - timedelta(days=30)))
+    handle = stack.client.get_workflow_handle(zone_id)
+    before = len(await settled_events(handle))
+    act = draft(f.HIKONE, TOWNS[0], current_jst_date()).model_dump(mode="json")
+    with pytest.raises(WorkflowUpdateFailedError) as unknown:
+        await handle.execute_update("sign_treaty", act)
+    assert clear(unknown.value) and "sign_treaty" in str(unknown.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as two:
+        await handle.execute_update("draft_agreement", args=[act, act])
+    assert clear(two.value) and "not 2" in str(two.value.cause)
+    assert len(await settled_events(handle)) == before
+    assert await task_failures(handle) == []
+    accepted = await handle.execute_update("draft_agreement", act, result_type=A.ActResult)
+    assert accepted.act == "DraftAgreement" and not accepted.duplicate
 
 
 async def test_ten_megabyte_vision_is_refused_before_temporal(stack: Stack) -> None:

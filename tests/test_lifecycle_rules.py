@@ -584,3 +584,12 @@ def test_states_survive_a_round_trip_as_json() -> None:
     life = in_pdca([AISHO, CROSS])
     copy = ZoneState.model_validate_json(life.state.model_dump_json())
     assert copy == life.state
+
+
+def test_every_act_goes_to_an_update_of_its_own() -> None:
+    """The zone's one Update handler finds an act's model by the Update's name: an act without
+    a name could not be sent, and two acts under one name would decode as the wrong one."""
+    acts = set(A.Act.__subclasses__())
+    assert set(A.UPDATE_NAMES) == acts
+    assert len(set(A.UPDATE_NAMES.values())) == len(acts)
+    assert all(A.ACT_FOR_UPDATE[name] is act for act, name in A.UPDATE_NAMES.items())

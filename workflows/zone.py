@@ -9,13 +9,15 @@ the whole state (its past runs' timeline entries packed: TIMELINE_ARCHIVE_PATCH)
 
 # No `from __future__ import annotations` in this module: the sandbox executes it afresh for
 # every workflow run (each zone continues as new every fiscal year), and temporalio reads the
-# type hints of its 33 handlers each time. As strings they are compiled and evaluated again on
-# every run: 3.4 ms per import against 1.4 ms with the hints evaluated once, at definition.
+# type hints of its handlers each time. As strings they are compiled and evaluated again on
+# every run: 3.4 ms per import against 1.4 ms with the hints evaluated once, at definition
+# (with 33 handlers then; see the acts' one handler at the end of the class).
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, TypedSearchAttributes
+from temporalio.common import RawValue, RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -426,130 +428,46 @@ class ZoneWorkflow:
     def state_query(self) -> ZoneState:
         return self.state
 
-    @workflow.update
-    async def declare(self, act: A.Declare) -> A.ActResult:
+    # One Update handler, dynamic, for every act, where there were sixteen (and as many
+    # validators). The sandbox imports this module afresh for every run (each zone's start, its
+    # continue-as-new every fiscal year, a replay after its run left the worker's cache), and
+    # temporalio inspects every handler of the class each time: signatures, type hints, each
+    # validator against its handler. With 33 handlers that was 7-10 ms of the worker's event
+    # loop per run in the national bench, during which no other zone's act moved (~4 ms now;
+    # bench/README item 17). The Updates keep their names (models.acts.UPDATE_NAMES): clients
+    # call them as before, and histories recorded with the named handlers replay through this
+    # one, which does what each of them did.
+
+    @workflow.update(dynamic=True)
+    async def act(self, name: str, args: Sequence[RawValue]) -> A.ActResult:
+        try:
+            act = _decode(name, args)
+        except ApplicationError:
+            raise
+        except Exception as err:  # the validator refused it already; never fail the task
+            raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
         return await self._act(act)
 
-    @declare.validator
-    def _v_declare(self, act: A.Declare) -> None:
-        self._check(act)
+    @act.validator
+    def _v_act(self, name: str, args: Sequence[RawValue]) -> None:
+        self._check(_decode(name, args))
 
-    @workflow.update
-    async def override_eligibility(self, act: A.OverrideEligibility) -> A.ActResult:
-        return await self._act(act)
 
-    @override_eligibility.validator
-    def _v_override_eligibility(self, act: A.OverrideEligibility) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def draft_agreement(self, act: A.DraftAgreement) -> A.ActResult:
-        return await self._act(act)
-
-    @draft_agreement.validator
-    def _v_draft_agreement(self, act: A.DraftAgreement) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def record_resolution(self, act: A.RecordResolution) -> A.ActResult:
-        return await self._act(act)
-
-    @record_resolution.validator
-    def _v_record_resolution(self, act: A.RecordResolution) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def notify_abolition(self, act: A.NotifyAbolition) -> A.ActResult:
-        return await self._act(act)
-
-    @notify_abolition.validator
-    def _v_notify_abolition(self, act: A.NotifyAbolition) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def adopt_policy(self, act: A.AdoptPolicy) -> A.ActResult:
-        return await self._act(act)
-
-    @adopt_policy.validator
-    def _v_adopt_policy(self, act: A.AdoptPolicy) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def draft_vision(self, act: A.DraftVision) -> A.ActResult:
-        return await self._act(act)
-
-    @draft_vision.validator
-    def _v_draft_vision(self, act: A.DraftVision) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def record_council_review(self, act: A.RecordCouncilReview) -> A.ActResult:
-        return await self._act(act)
-
-    @record_council_review.validator
-    def _v_record_council_review(self, act: A.RecordCouncilReview) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def answer_consultation(self, act: A.AnswerConsultation) -> A.ActResult:
-        return await self._act(act)
-
-    @answer_consultation.validator
-    def _v_answer_consultation(self, act: A.AnswerConsultation) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def publish_vision(self, act: A.PublishVision) -> A.ActResult:
-        return await self._act(act)
-
-    @publish_vision.validator
-    def _v_publish_vision(self, act: A.PublishVision) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def review_fiscal_year(self, act: A.ReviewFiscalYear) -> A.ActResult:
-        return await self._act(act)
-
-    @review_fiscal_year.validator
-    def _v_review_fiscal_year(self, act: A.ReviewFiscalYear) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def record_plan(self, act: A.RecordPlan) -> A.ActResult:
-        return await self._act(act)
-
-    @record_plan.validator
-    def _v_record_plan(self, act: A.RecordPlan) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def record_projects(self, act: A.RecordProjects) -> A.ActResult:
-        return await self._act(act)
-
-    @record_projects.validator
-    def _v_record_projects(self, act: A.RecordProjects) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def record_kpi_actuals(self, act: A.RecordKpiActuals) -> A.ActResult:
-        return await self._act(act)
-
-    @record_kpi_actuals.validator
-    def _v_record_kpi_actuals(self, act: A.RecordKpiActuals) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def complete_check(self, act: A.CompleteCheck) -> A.ActResult:
-        return await self._act(act)
-
-    @complete_check.validator
-    def _v_complete_check(self, act: A.CompleteCheck) -> None:
-        self._check(act)
-
-    @workflow.update
-    async def complete_action(self, act: A.CompleteAction) -> A.ActResult:
-        return await self._act(act)
-
-    @complete_action.validator
-    def _v_complete_action(self, act: A.CompleteAction) -> None:
-        self._check(act)
+def _decode(name: str, args: Sequence[RawValue]) -> A.Act:
+    """The act an Update named `name` carries; an unknown name, a missing act or one that does
+    not fit its model is refused (pydantic's ValidationError names the field)."""
+    cls = A.ACT_FOR_UPDATE.get(name)
+    if cls is None:
+        raise ApplicationError(
+            f"「{name}」という行為はありません (no act named {name!r}; known: {', '.join(A.ACT_FOR_UPDATE)})",
+            type="ActRefused",
+            non_retryable=True,
+        )
+    if len(args) != 1:
+        raise ApplicationError(
+            f"行為 {name} には内容が一つ必要です (the {name} update takes one act, not {len(args)})",
+            type="ActRefused",
+            non_retryable=True,
+        )
+    act: A.Act = workflow.payload_converter().from_payload(args[0].payload, cls)
+    return act
