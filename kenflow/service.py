@@ -22,9 +22,6 @@ from models.zone import ZoneState
 from models.zone_input import ZoneInput
 from workflows.zone import ZoneWorkflow
 
-# The Update each act goes to, by name (the zone has one handler for them all: workflows/zone.py).
-UPDATE_FOR: dict[type[A.Act], str] = A.UPDATE_NAMES
-
 
 class Refused(Exception):
     """The act was refused by the rules; `str(self)` is the clerk's message."""
@@ -115,7 +112,7 @@ class ZoneService:
         return self.client.get_workflow_handle(zone_id)
 
     async def act(self, zone_id: str, act: A.Act, update_id: str | None = None) -> A.ActResult:
-        update = UPDATE_FOR[type(act)]
+        update = A.UPDATE_NAMES[type(act)]  # the zone has one handler for them all
         try:
             result: A.ActResult = await execute_update(
                 self.handle(zone_id), update, act, result_type=A.ActResult, update_id=update_id

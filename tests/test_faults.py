@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from kenflow.recipients import set_recipient
-from kenflow.service import UPDATE_FOR, Refused, ZoneService
+from kenflow.service import Refused, ZoneService
 from models import acts as A
 from models.deadlines import next_due
 from models.fiscal import current_jst_date, fiscal_year_of, fiscal_year_start, jst_midnight
@@ -329,7 +329,7 @@ async def fuzz(stack: Stack, cls: type[A.Act], hub: Municipality, today: date) -
     for act in [A.ReviewFiscalYear(actor=f.MINISTRY, fy=fy), *setup]:
         await stack.service.act(zone_id, act)
     handle = stack.client.get_workflow_handle(zone_id)
-    name = UPDATE_FOR[cls]
+    name = A.UPDATE_NAMES[cls]
     codes = [hub.code, TOWNS[0].code, TOWNS[1].code, "25", "bus-riders"]
     outcomes: list[str] = []
     loop = asyncio.get_running_loop()
