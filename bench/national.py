@@ -51,8 +51,8 @@ class Baseline:
 
     task_queue = "bench-baseline"
 
-    def __init__(self, server: Server, zones: list[S.Zone], runner: str) -> None:
-        self.server, self.t, self.runner = server, Timings(), runner
+    def __init__(self, server: Server, zones: list[S.Zone], runner: str, polls: int) -> None:
+        self.server, self.t, self.runner, self.polls = server, Timings(), runner, polls
         self.handles: dict[str, WorkflowHandle] = {}
         self.seq = dict.fromkeys((z.zone_id for z in zones), 0)
 
@@ -65,6 +65,8 @@ class Baseline:
             self.task_queue,
             "--runner",
             self.runner,
+            "--polls",
+            str(self.polls),
         )
 
     async def each(self, z: S.Zone, p: int) -> None:
@@ -221,7 +223,10 @@ async def main(args: argparse.Namespace) -> dict:
         log(
             f"{args.server}: {len(zones)} zones, {sum(len(p) for z in zones for p in z.phases)} updates each side"
         )
-        base, ken = Baseline(server, zones, args.baseline_runner), Kenflow(server, workdir)
+        base, ken = (
+            Baseline(server, zones, args.baseline_runner, args.baseline_polls),
+            Kenflow(server, workdir),
+        )
         base_worker = await stack.enter_async_context(base.worker())
         ken_worker = await stack.enter_async_context(ken.worker())
         cpu = CpuMeter({"Baseline": base_worker.pid, "Kenflow": ken_worker.pid})
@@ -283,6 +288,7 @@ async def main(args: argparse.Namespace) -> dict:
         "baseline_updates_per_s": base.t.per_s,
         "ratio": round(t.per_s / base.t.per_s, 3) if base.t.per_s else 0,
         "baseline_runner": args.baseline_runner,
+        "baseline_polls": args.baseline_polls or "stock",
         "p50_ms": percentile(t.latencies, 50),
         "p99_ms": percentile(t.latencies, 99),
         "baseline_p50_ms": percentile(base.t.latencies, 50),
@@ -321,6 +327,14 @@ def cli() -> None:
         default="stock",
         help="the baseline's workflow runner: temporalio's sandbox as shipped (bare Temporal, the "
         "default), or kenflow's (kenflow/sandbox.py), to see what that runner does for any workflow",
+    )
+    parser.add_argument(
+        "--baseline-polls",
+        type=int,
+        default=0,
+        help="workflow-task polls the baseline's worker keeps open: temporalio's five (0, the "
+        "default, bare Temporal), or as many as kenflow's (KENFLOW_WORKFLOW_TASK_POLLS, 20), to "
+        "see what that does for any workflow (bench/README item 18)",
     )
     args = parser.parse_args()
 

@@ -2,7 +2,7 @@
 kenflow and baseline figures are comparable (same interpreter, same settings, nothing shared).
 
     python -m bench.worker kenflow  --address HOST:PORT --db URL --data-dir DIR --task-queue Q
-    python -m bench.worker baseline --address HOST:PORT --task-queue Q [--runner stock|compiled]
+    python -m bench.worker baseline --address HOST:PORT --task-queue Q [--runner stock|compiled] [--polls N]
 
 Prints "ready" once polling; stops on SIGTERM/SIGINT, and then prints one line
 `gc <seconds> <full collections>`: the CPU time its garbage collector took (bench/README item 11).
@@ -64,6 +64,7 @@ async def main(args: argparse.Namespace) -> None:
         engine = make_engine(args.db)
         workers = [kenflow_worker.build_worker(client, settings, engine, task_queue=args.task_queue)]
     else:
+        from temporalio.worker import PollerBehaviorSimpleMaximum
         from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
         from bench.baseline import BaselineWorkflow, noop
@@ -78,6 +79,8 @@ async def main(args: argparse.Namespace) -> None:
                 activities=[noop],
                 activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=64),
                 max_concurrent_activities=64,
+                # temporalio's five unless --polls (kenflow's worker keeps KENFLOW_WORKFLOW_TASK_POLLS)
+                workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=args.polls or 5),
             )
         ]
     if args.kind == "kenflow":
@@ -105,6 +108,7 @@ if __name__ == "__main__":
     parser.add_argument("--db", default="")
     parser.add_argument("--data-dir", default=".")
     parser.add_argument("--runner", choices=["stock", "compiled"], default="stock", help="the baseline's")
+    parser.add_argument("--polls", type=int, default=0, help="the baseline's workflow-task polls (0: stock)")
     clock = CollectorClock()
     asyncio.run(main(parser.parse_args()))
     print(f"gc {clock.seconds:.3f} {clock.full}", flush=True)

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "KENFLOW_TEMPORAL_API_KEY")
     )
     task_queue: str = "kenflow"
+    workflow_task_polls: int = Field(
+        default=20,
+        ge=2,
+        le=100,
+        description="Workflow-task polls the worker keeps open at once (temporalio's default is 5). "
+        "A task no poll is waiting for sits in the server's backlog; enough polls keep the "
+        "backlog empty when acts arrive in bursts (bench/README item 18).",
+    )
 
     # Embedded parts of `kenflow up` (localhost only)
     host: str = "127.0.0.1"

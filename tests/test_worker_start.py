@@ -16,8 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import PollerBehaviorSimpleMaximum
+
 import worker
+from kenflow.settings import Settings
 from models import acts as A
+from tests.delivery_fixtures import KenflowDb
 from workflows import zone
 
 
@@ -69,3 +76,27 @@ def test_a_worker_process_freezes_what_it_loaded() -> None:
     assert before == 0
     assert frozen > 10_000  # temporalio, pydantic, SQLAlchemy and the models, at least
     assert tuple(thresholds) == (700, 10, 10)  # CPython's: higher ones cost peak RSS
+
+
+async def test_the_zone_worker_keeps_the_configured_workflow_polls_open(
+    skip_env: WorkflowEnvironment, kf_db: KenflowDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty by default (temporalio's five let a burst of acts wait in the server's backlog,
+    bench/README item 18); KENFLOW_WORKFLOW_TASK_POLLS changes it."""
+    built = worker.build_worker(skip_env.client, kf_db.settings, kf_db.engine, task_queue="polls-default")
+    assert built.workers[0].config()["workflow_task_poller_behavior"] == PollerBehaviorSimpleMaximum(
+        maximum=20
+    )
+
+    monkeypatch.setenv("KENFLOW_WORKFLOW_TASK_POLLS", "8")
+    settings = Settings(data_dir=kf_db.settings.data_dir, database_url=kf_db.settings.database_url)
+    built = worker.build_worker(skip_env.client, settings, kf_db.engine, task_queue="polls-eight")
+    assert built.workers[0].config()["workflow_task_poller_behavior"] == PollerBehaviorSimpleMaximum(
+        maximum=8
+    )
+
+
+def test_fewer_than_two_workflow_polls_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KENFLOW_WORKFLOW_TASK_POLLS", "1")  # one for new runs, one for the rest
+    with pytest.raises(ValidationError, match="workflow_task_polls"):
+        Settings()
