@@ -72,8 +72,10 @@ def workflow_polls(settings: Settings) -> PollerBehaviorSimpleMaximum:
     come back for more, the server holds the rest in its backlog, and Temporal's time-skipping
     test server serves a backlog last in, first out: in the national bench a zone's act waited
     there 2.5-7 s while newer ones went ahead, until the backlog emptied (bench/README item 18).
-    With twenty open, the worker takes tasks as they come and works through them in order; a
-    poll waiting on an idle queue costs the worker and the server nothing but a connection."""
+    With twenty open, the worker takes tasks as they come, so none waits in the server's backlog
+    behind newer ones (the worker then works on them side by side, which makes a burst's
+    first acts finish together rather than newest first; item 18). A poll waiting on an idle
+    queue costs the worker and the server nothing but a connection."""
     return PollerBehaviorSimpleMaximum(maximum=settings.workflow_task_polls)
 
 
