@@ -196,7 +196,8 @@ class Timings:
         if not here:
             return ""
         p99 = percentile(here, 99)
-        slow = [i for i in range(since, len(self.latencies)) if self.latencies[i] >= p99]
+        # percentile() rounds to 0.1 ms, possibly up past the slowest itself: compare rounded
+        slow = [i for i in range(since, len(self.latencies)) if round(self.latencies[i], 1) >= p99]
         kinds = Counter(self.kinds[i] or "?" for i in slow).most_common(4)
         at = sorted(round(self.ended[i] - began, 1) for i in slow)
         return f"{len(slow)} at or above p99: {dict(kinds)}, ended at {at[0]}–{at[-1]} s (median {at[len(at) // 2]} s)"
