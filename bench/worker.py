@@ -79,8 +79,12 @@ async def main(args: argparse.Namespace) -> None:
                 activities=[noop],
                 activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=64),
                 max_concurrent_activities=64,
-                # temporalio's five unless --polls (kenflow's worker keeps KENFLOW_WORKFLOW_TASK_POLLS)
-                workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=args.polls or 5),
+                # temporalio's default unless --polls (kenflow's worker keeps KENFLOW_WORKFLOW_TASK_POLLS)
+                workflow_task_poller_behavior=(
+                    PollerBehaviorSimpleMaximum(maximum=args.polls)
+                    if args.polls
+                    else PollerBehaviorSimpleMaximum()
+                ),
             )
         ]
     if args.kind == "kenflow":
