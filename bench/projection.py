@@ -2,6 +2,12 @@
 rules and written to a fresh read model the way the zone workflow sends it, with no Temporal.
 
     python bench/projection.py [--zones 140] [--years 10] [--url sqlite:///F.db] [--profile F.prof]
+                               [--sends rows|state] [--batch N]
+
+`--sends rows` (the default) writes what zones send since PROJECTION_ROWS_PATCH: the rows they
+built themselves (models/read_rows.py), each run's first projection whole. `--sends state` writes
+the delta states older histories still send. `--batch N` writes N projections per transaction,
+as the worker's group commit does under load (activities/group_writer.py).
 
 The national bench shows the projection as the largest share of what kenflow's worker spends
 beyond bare Temporal; this isolates it so a change to kenflow/db/projection.py is measured in
@@ -18,17 +24,23 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import Connection  # noqa: E402
+
 from bench.scenario import _noon, build, skipping_dates  # noqa: E402
-from kenflow.db.engine import make_engine  # noqa: E402
+from kenflow.db.engine import make_engine, write_together  # noqa: E402
 from kenflow.db.migrate import upgrade  # noqa: E402
-from kenflow.db.projection import project  # noqa: E402
+from kenflow.db.projection import write_projection, write_rows  # noqa: E402
 from models.lifecycle import initial_state, perform  # noqa: E402
-from models.projection import SentSections  # noqa: E402
+from models.projection import BaseMissing, ProjectionInput, SentSections  # noqa: E402
+from models.read_rows import ProjectionRows, notice_statuses, projection_rows  # noqa: E402
+from models.zone import ZoneState  # noqa: E402
 
 
 def main() -> None:
@@ -38,6 +50,8 @@ def main() -> None:
     ap.add_argument("--kpis", type=int, default=3)
     ap.add_argument("--url", help="URL of an empty database (default: a new SQLite file)")
     ap.add_argument("--profile", help="write cProfile stats here")
+    ap.add_argument("--sends", choices=["rows", "state"], default="rows", help="what zones send")
+    ap.add_argument("--batch", type=int, default=1, help="projections per transaction")
     args = ap.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='kenflow-proj-')}/readmodel.db"
     upgrade(url)
@@ -50,17 +64,16 @@ def main() -> None:
     for z in zones:
         state, first = initial_state(z.start, _noon(dates.formation))
         state.notices.extend(first)
-        sent, seq = SentSections(), 0
+        sender = RowsSender() if args.sends == "rows" else StateSender()
         for p, (phase, today) in enumerate(zip(z.phases, days, strict=True)):
             if p > 0:
-                sent.forget()  # each fiscal year is a new run: its first projection is whole
+                sender.new_run()  # each fiscal year is a new run: its first projection is whole
+            elif args.sends == "rows":
+                per_phase[p].append(sender.send(state))  # the start's (delta states never sent it)
             for act in phase:
                 outcome = perform(state, act, _noon(today), today)
                 state.notices.extend(outcome.notices)
-                inp, after = sent.delta(state.model_copy(deep=True), state.timeline[seq:])
-                seq = len(state.timeline)
-                per_phase[p].append(inp)
-                sent.sent(after)
+                per_phase[p].append(sender.send(state))
                 state.notices = []  # delivered soon after, as in a running zone
     prof = cProfile.Profile() if args.profile else None
     figures, total, count = [], 0.0, 0
@@ -69,10 +82,14 @@ def main() -> None:
         times = []
         if prof:
             prof.enable()
-        for inp in items:
+        write = write_rows if args.sends == "rows" else write_projection
+        for i in range(0, len(items), args.batch):
+            batch = items[i : i + args.batch]
             t0 = time.perf_counter()
-            project(engine, inp)
-            times.append(time.perf_counter() - t0)
+            for outcome in write_together(engine, [bound(write, item) for item in batch], BaseMissing):
+                if isinstance(outcome, Exception):
+                    raise outcome
+            times.extend([(time.perf_counter() - t0) / len(batch)] * len(batch))
         if prof:
             prof.disable()
         times.sort()
@@ -95,6 +112,8 @@ def main() -> None:
         json.dumps(
             {
                 "url": url.split("://")[0],
+                "sends": args.sends,
+                "batch": args.batch,
                 "projections": count,
                 "mean_us": round(total / count * 1e6),
                 "cpu_us": round(cpu / count * 1e6),
@@ -102,6 +121,44 @@ def main() -> None:
             }
         )
     )
+
+
+def bound(write: Callable[[Connection, Any], bool], item: object) -> Callable[[Connection], bool]:
+    return lambda conn: write(conn, item)
+
+
+class RowsSender:
+    """What a zone sends since PROJECTION_ROWS_PATCH (workflows/zone.py `_project_rows`)."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.new_run()
+
+    def new_run(self) -> None:
+        self.digests: dict[str, str] | None = None
+        self.statuses: dict[str, str] | None = None
+
+    def send(self, state: ZoneState) -> ProjectionRows:
+        statuses = notice_statuses(state)
+        rows = projection_rows(state, state.timeline[self.seq :], self.digests, self.statuses)
+        self.seq, self.digests, self.statuses = len(state.timeline), rows.digests, statuses
+        return rows
+
+
+class StateSender:
+    """What older histories send (PROJECTION_DELTA_PATCH): the state, less the kept sections."""
+
+    def __init__(self) -> None:
+        self.sent, self.seq = SentSections(), 0
+
+    def new_run(self) -> None:
+        self.sent.forget()
+
+    def send(self, state: ZoneState) -> ProjectionInput:
+        inp, after = self.sent.delta(state.model_copy(deep=True), state.timeline[self.seq :])
+        self.seq = len(state.timeline)
+        self.sent.sent(after)
+        return inp
 
 
 if __name__ == "__main__":
