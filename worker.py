@@ -13,6 +13,7 @@ import gc
 import importlib.util
 import py_compile
 import signal
+import time
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -94,6 +95,11 @@ def compile_workflow_module() -> None:
         py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
 
 
+OLDEST_THRESHOLD = 100  # young collections between CPython's own full collections (its default: 10)
+IDLE_CHECK = 0.25  # seconds between looks at the process's CPU time
+IDLE_CPU = 0.2  # below this share of one core over a look, the worker is idle
+
+
 def tune_collector() -> None:
     """Take what a worker process loaded at start out of the garbage collector's sight.
 
@@ -103,14 +109,50 @@ def tune_collector() -> None:
     `gc.freeze()` a full collection scans only what the zones hold (measured with gc.callbacks:
     2.4 s of full collections in that run became 1.7 s; the web process does the same).
 
-    The thresholds stay CPython's. Raising them, (5000, 10, 2), cut the collector's time in
-    that run from 4.6 to 2.0 s (~0.6 ms of the worker's 15 per update) but raised its peak RSS
-    in the 10-year run from 292 to 312 MB, likely because the cycles each activation leaves
-    (tasks, tracebacks holding its payloads) wait longer for a collection. Not worth a fifth of
-    the memory headroom.
+    The youngest generations keep CPython's thresholds. Raising the first, (5000, 10, 2), cut
+    the collector's time in that run from 4.6 to 2.0 s (~0.6 ms of the worker's 15 per update)
+    but raised its peak RSS in the 10-year run from 292 to 312 MB, likely because the cycles
+    each activation leaves (tasks, tracebacks holding its payloads) wait longer for a
+    collection. Not worth a fifth of the memory headroom.
+
+    The oldest generation's is 100, not 10: full collections are collect_when_idle's to make,
+    while nobody waits. At 10, CPython still ran one every few seconds of a burst, most of
+    them freeing nothing (the burst's long-lived objects are live zones), each holding every
+    act in flight for 20-145 ms; at 100 they were 3 of a 10-year run's 26 full collections
+    instead of 7 of 38, and none fell in the formation's burst (bench/README item 19).
     """
     gc.collect()
     gc.freeze()
+    gen0, gen1, _ = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, OLDEST_THRESHOLD)
+
+
+async def collect_when_idle(check: float = IDLE_CHECK, idle: float = IDLE_CPU) -> None:
+    """Run the garbage collector's full collections while the worker is idle.
+
+    When a fiscal year turns, every zone continues as new, and the run it leaves behind (its
+    workflow instance, the sandbox's copy of workflows/zone.py, its state: cycles, some 500
+    objects a zone) is garbage that only a full collection frees. CPython ran that collection whenever
+    its counters said so, which was most often in the next burst of acts: in the national
+    bench, 29 full collections of up to 280 ms (60,000-78,000 objects freed by the largest),
+    and 69 of kenflow's 135 slowest updates were waiting on one (bench/README item 19).
+
+    This looks at the process's CPU time every `check` seconds; when the last look found it
+    idle and a young collection has happened since the last full one, it collects in full
+    there and then. The work is the same, but it is done while nobody waits for the worker:
+    in the same bench every collection that freed a year's runs fell where no act was in
+    flight. CPython's own full collections still run, ten times less often in a worker process
+    (tune_collector), for a worker that is never idle.
+    """
+    last_cpu, last_at = time.process_time(), time.perf_counter()
+    while True:
+        await asyncio.sleep(check)
+        cpu, at = time.process_time(), time.perf_counter()
+        busy = (cpu - last_cpu) / max(at - last_at, check)
+        last_cpu, last_at = cpu, at
+        if busy < idle and gc.get_count()[2] > 0:
+            gc.collect()
+            last_cpu, last_at = time.process_time(), time.perf_counter()
 
 
 class Workers:
@@ -121,10 +163,12 @@ class Workers:
     def __init__(self, *workers: Worker, lanes: tuple[Lane, ...] = ()) -> None:
         self.workers = workers
         self.lanes = lanes
+        self._collector: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Workers:
         for w in self.workers:
             await w.__aenter__()
+        self._start_collector()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -135,15 +179,23 @@ class Workers:
             self._stop_lanes()
 
     async def run(self) -> None:
+        self._start_collector()
         try:
             await asyncio.gather(*(w.run() for w in self.workers))
         finally:
             self._stop_lanes()
 
+    def _start_collector(self) -> None:
+        if self._collector is None:
+            self._collector = asyncio.create_task(collect_when_idle(), name="kenflow-idle-gc")
+
     async def shutdown(self) -> None:
         await asyncio.gather(*(w.shutdown() for w in self.workers))
 
     def _stop_lanes(self) -> None:
+        if self._collector is not None:
+            self._collector.cancel()
+            self._collector = None
         for lane in self.lanes:
             lane.shutdown()
 
