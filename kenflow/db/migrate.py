@@ -91,19 +91,23 @@ def upgrade(url: str) -> None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     head = head_revision()
     engine = make_engine(url)
+    # On SQLite the look at the revision is under the lock too: a new file turns to WAL on its
+    # first connection, and another connection's PRAGMA journal_mode=WAL meanwhile can fail at
+    # once with "database is locked" (seen in CI: four upgrades of one new file at once).
     try:
-        with engine.connect() as conn:
-            if current_revision(conn) == head:
-                return
-        with _file_lock(sqlite_file), engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            if _made_by_create_all(conn):
-                log.warning("read-model tables exist without alembic_version; stamping them at %s", head)
-                command.stamp(cfg, "head")
-            else:
-                command.upgrade(cfg, "head")
+        with _file_lock(sqlite_file):
+            with engine.connect() as conn:
+                if current_revision(conn) == head:
+                    return
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = conn
+                if _made_by_create_all(conn):
+                    log.warning("read-model tables exist without alembic_version; stamping them at %s", head)
+                    command.stamp(cfg, "head")
+                else:
+                    command.upgrade(cfg, "head")
     finally:
         engine.dispose()
