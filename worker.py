@@ -134,7 +134,7 @@ async def collect_when_idle(check: float = IDLE_CHECK, idle: float = IDLE_CPU) -
     workflow instance, the sandbox's copy of workflows/zone.py, its state: cycles, some 500
     objects a zone) is garbage that only a full collection frees. CPython ran that collection whenever
     its counters said so, which was most often in the next burst of acts: in the national
-    bench, 29 full collections of up to 280 ms (60,000-78,000 objects freed by the largest),
+    bench, 29 full collections of up to 280 ms (60,000-94,000 objects freed by the largest),
     and 69 of kenflow's 135 slowest updates were waiting on one (bench/README item 19).
 
     This looks at the process's CPU time every `check` seconds; when the last look found it
@@ -157,8 +157,9 @@ async def collect_when_idle(check: float = IDLE_CHECK, idle: float = IDLE_CPU) -
 
 class Workers:
     """Several temporalio Workers behind the one-Worker interface callers use
-    (`async with`, `run()`, `shutdown()`), and the thread lanes their activities use, stopped
-    once the workers have finished their tasks."""
+    (`async with`, `run()`, `shutdown()`), the thread lanes their activities use, and the idle
+    collector (collect_when_idle) beside them, stopped once the workers have finished their
+    tasks."""
 
     def __init__(self, *workers: Worker, lanes: tuple[Lane, ...] = ()) -> None:
         self.workers = workers
@@ -176,14 +177,14 @@ class Workers:
             for w in reversed(self.workers):
                 await w.__aexit__(*exc)  # type: ignore[arg-type]
         finally:
-            self._stop_lanes()
+            self._stop_background()
 
     async def run(self) -> None:
         self._start_collector()
         try:
             await asyncio.gather(*(w.run() for w in self.workers))
         finally:
-            self._stop_lanes()
+            self._stop_background()
 
     def _start_collector(self) -> None:
         if self._collector is None:
@@ -192,7 +193,7 @@ class Workers:
     async def shutdown(self) -> None:
         await asyncio.gather(*(w.shutdown() for w in self.workers))
 
-    def _stop_lanes(self) -> None:
+    def _stop_background(self) -> None:
         if self._collector is not None:
             self._collector.cancel()
             self._collector = None

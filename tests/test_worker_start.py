@@ -136,12 +136,12 @@ def _spin(until: float) -> None:
 
 async def test_the_worker_collects_in_full_when_idle_and_not_while_busy() -> None:
     gc.disable()  # only worker.collect_when_idle may collect here
-    collector = asyncio.create_task(worker.collect_when_idle(check=0.05))
+    collector = asyncio.create_task(worker.collect_when_idle(check=0.1))
     try:
         freed = _garbage_cycle_in_the_oldest_generation()
-        busy = threading.Thread(target=_spin, args=(time.perf_counter() + 0.6,))
+        busy = threading.Thread(target=_spin, args=(time.perf_counter() + 0.8,))
         busy.start()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.6)
         assert not freed.is_set(), "collected while the process was busy"
         busy.join()
         for _ in range(100):
