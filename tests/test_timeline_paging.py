@@ -105,6 +105,10 @@ async def test_bad_paging_parameters_are_refused_clearly(web: WebStack) -> None:
         (f"/api/zones/{zid}", {"timeline_limit": 501}),
         (f"/api/zones/{zid}/timeline", {"limit": "abc"}),
         (f"/api/zones/{zid}/timeline", {"before": 0}),
+        # beyond what a database INTEGER holds: SQLite raised OverflowError, answered 503
+        (f"/api/zones/{zid}/timeline", {"before": 2**63}),
+        (f"/api/zones/{zid}/timeline", {"before": 2**31}),
+        (f"/api/zones/{zid}/notices", {"offset": 2**63}),
     ]:
         resp = await web.http.get(url, params=params, headers=ministry)
         assert resp.status_code == 422, (url, params, resp.text)
@@ -136,3 +140,5 @@ async def test_the_page_shows_the_newest_entries_and_htmx_brings_the_older_ones(
     assert plain.status_code == 200 and "<html" in plain.text and f'href="/zones/{zid}"' in plain.text
     bad = await web.http.get(f"/zones/{zid}/timeline?before=x")
     assert bad.status_code == 422 and "<html" in bad.text and "整数で入力してください" in bad.text
+    huge = await web.http.get(f"/zones/{zid}/timeline?before={2**63}")
+    assert huge.status_code == 422 and "<html" in huge.text

@@ -83,6 +83,9 @@ def list_zones(
         return list(s.scalars(stmt))
 
 
+# The largest value an INTEGER column holds on PostgreSQL (SQLite's hold 2**63 - 1): a sequence
+# number or offset asked for beyond it can match nothing, and the database would refuse it.
+INT_MAX = 2**31 - 1
 TIMELINE_PAGE = 50  # entries a zone's page and API show at first; older ones are paged
 
 

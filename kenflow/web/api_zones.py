@@ -149,7 +149,9 @@ async def zone_timeline(
     zone_id: str,
     web: WebDep,
     actor: ApiActor,
-    before: Annotated[int | None, Query(ge=1, description="entries with a seq below this")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=Q.INT_MAX, description="entries with a seq below this")
+    ] = None,
     limit: TimelineLimit = Q.TIMELINE_PAGE,
 ) -> dict[str, Any]:
     """A page of the zone's accepted timeline, oldest first: the newest `limit` entries with a
@@ -166,7 +168,7 @@ async def zone_notices(
     actor: ApiActor,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000, description="copies per page (1-1000)")] = 500,
-    offset: Annotated[int, Query(ge=0, description="copies to skip, newest first")] = 0,
+    offset: Annotated[int, Query(ge=0, le=Q.INT_MAX, description="copies to skip, newest first")] = 0,
 ) -> list[dict[str, Any]]:
     """The zone's copies the caller may see, newest first, a page at a time: a zone sends copies
     for decades. `X-Total-Count` gives how many there are, and a `Link: <...>; rel="next"`

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from kenflow.auth import actor_for_token, hash_token
+from kenflow.db.queries import INT_MAX
 from kenflow.policy import may_start_zone, unauthenticated
 from kenflow.service import Refused, ZoneBusy, ZoneExists, ZoneNotFound
 from models import acts as A
@@ -334,7 +335,7 @@ async def zone_timeline_page(
     zone_id: str,
     web: WebDep,
     actor: PageActor,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=INT_MAX)] = None,
 ) -> Response:
     """The timeline entries before `before`: list items for the zone page's 以前の経過を表示
     (htmx swaps them in for the link), or a page of their own without htmx."""
