@@ -57,6 +57,7 @@ from models.read_rows import (
 )
 from models.zone import FiscalYearReview, ZoneState
 
+from . import driver
 from .dialect import insert_for
 from .engine import writing
 from .tables import (
@@ -130,7 +131,7 @@ def _statements(dialect: str) -> dict[str, Any]:
             index_elements=[ZONE.c.id],
             set_={c: stmt.excluded[c] for c in ZONE_COLUMNS if c not in skip},
             where=ZONE.c.version <= stmt.excluded.version,
-        ).returning(ZONE.c.version)
+        )
         # The zone row alone, where the read model holds the same child digests (write_rows'
         # fast path): an UPDATE, so a zone the read model lacks is never created without them.
         out[f"zone update{keep}"] = (
@@ -141,7 +142,6 @@ def _statements(dialect: str) -> dict[str, Any]:
                 ZONE.c.digest == sa.bindparam("w_digest"),
             )
             .values({c: sa.bindparam(f"v_{c}", type_=ZONE.c[c].type) for c in ZONE_COLUMNS if c not in skip})
-            .returning(ZONE.c.version)
         )
     out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
     zone_id = sa.bindparam("zone_id")
@@ -184,8 +184,8 @@ def _stored(conn: Connection, zone_id: str, *, state: bool = True) -> Stored | N
     SQLite's write lock), so two projections of one zone never interleave; `state_json` is ""
     unless `state`."""
     stmt = _statements(conn.dialect.name)["stored" if state else "stored head"]
-    row = conn.execute(stmt, {"zone_id": zone_id}).first()
-    return None if row is None else Stored(row.version, row.digest or "", row.state_json if state else "")
+    row = driver.first(conn, stmt, {"zone_id": zone_id})
+    return None if row is None else Stored(row[0], row[1] or "", row[2] if state else "")
 
 
 def _digests_of(stored: Stored | None) -> dict[str, str]:
@@ -208,28 +208,24 @@ def _write_zone(
     differs from the stored one (`old`); False when a newer version is stored (nothing written)."""
     row["digest"] = json.dumps(digests)
     stmts = _statements(conn.dialect.name)
-    if conn.execute(stmts[f"zone{keep}"], row).first() is None:
+    if not driver.execute(conn, stmts[f"zone{keep}"], [row]):
         return False  # a newer first projection of a new zone won the race (PostgreSQL)
     for name, digest in digests.items():
         if old.get(name) == digest:
             continue
-        conn.execute(stmts[f"delete {name}"], {"zone_id": zone_id})
-        rows = rows_of(name)
-        if rows:
-            conn.execute(stmts[f"insert {name}"], rows)
+        driver.execute(conn, stmts[f"delete {name}"], [{"zone_id": zone_id}])
+        driver.execute(conn, stmts[f"insert {name}"], rows_of(name))
     return True
 
 
 def _insert_audit(conn: Connection, rows: list[Row]) -> None:
-    if rows:
-        conn.execute(_statements(conn.dialect.name)["audit"], rows)
+    driver.execute(conn, _statements(conn.dialect.name)["audit"], rows)
 
 
 def insert_notices(conn: Connection, rows: list[Row]) -> None:
     """Insert notices the read model does not hold yet (the sender may get one before its
     projection lands); an existing row changes only from pending to failed."""
-    if rows:
-        conn.execute(_statements(conn.dialect.name)["notice"], rows)
+    driver.execute(conn, _statements(conn.dialect.name)["notice"], rows)
 
 
 class _StoredSections(BaseModel):
@@ -357,7 +353,7 @@ def _update_zone(conn: Connection, rows: ProjectionRows, now: datetime | None) -
     values = _zone_values(rows, now) | {"digest": json.dumps(rows.digests)}
     params = {f"v_{c}": v for c, v in values.items() if c != "id" and not (keep and c == "updated_at")}
     params |= {"w_id": rows.zone_id, "w_version": rows.version, "w_digest": params["v_digest"]}
-    return conn.execute(_statements(conn.dialect.name)[f"zone update{keep}"], params).first() is not None
+    return driver.execute(conn, _statements(conn.dialect.name)[f"zone update{keep}"], [params]) > 0
 
 
 def _write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None) -> bool:
