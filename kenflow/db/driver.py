@@ -4,16 +4,19 @@ compiled once.
 Every accepted act ends in a few statements (kenflow/db/projection.py). Through
 `Connection.execute`, SQLAlchemy's per-call machinery (cache look-up, execution context,
 parameter processing, result set-up) cost more than SQLite itself: in `bench/projection.py`
-0.9 of 1.5 s against 0.33 s in sqlite3. In the worker that CPU is taken under the GIL, while
-the workflows wait for it (bench/README item 20). Here a statement is compiled by SQLAlchemy's
+0.85 of 1.25 s against 0.24 s in sqlite3. In the worker that CPU is taken under the GIL, while
+the workflows wait for it, and a bench run with the write made free put kenflow level with
+bare Temporal (bench/README item 20). Here a statement is compiled by SQLAlchemy's
 own compiler for the connection's dialect and the column keys of the rows given, once; each
 value still goes through its column type's bind processor (SQLite's text dates, booleans as
 integers, UTCDateTime); and the driver's cursor of the same connection runs it, inside the
 caller's transaction.
 
-Only what this handles exactly is taken: rows whose keys differ from one another, and a
-statement that needs values SQLAlchemy would compute at execution (a column's Python-side
-default, a bind computed by a callable), go through `Connection.execute` as before.
+Only what this handles exactly is taken. Rows whose keys differ from one another, and a
+statement that needs SQLAlchemy at execution (a column's Python-side default, a bind computed
+by a callable, an expanding IN, result columns to convert), go through `Connection.execute`
+as before. A database error comes as the driver raises it, not wrapped in sqlalchemy.exc;
+the callers (the group commit, the deliveries' record) treat any exception alike.
 """
 
 from __future__ import annotations
