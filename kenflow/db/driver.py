@@ -21,8 +21,9 @@ the callers (the group commit, the deliveries' record) treat any exception alike
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -110,18 +111,9 @@ def first(conn: Connection, stmt: Executable, row: Mapping[str, Any]) -> tuple[A
     if prepared is None:
         found = conn.execute(stmt, dict(row)).first()
         return None if found is None else tuple(found)
-    params = prepared.values(row)
-    cursor = conn.connection.cursor()
-    try:
-        for before in conn.dispatch.before_cursor_execute:
-            before(conn, cursor, prepared.sql, params, None, False)
-        cursor.execute(prepared.sql, params)
-        for after in conn.dispatch.after_cursor_execute:
-            after(conn, cursor, prepared.sql, params, None, False)
+    with _run(conn, prepared.sql, prepared.values(row), many=False) as cursor:
         found = cursor.fetchone()
-        return None if found is None else tuple(found)
-    finally:
-        cursor.close()
+    return None if found is None else tuple(found)
 
 
 def execute(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -137,18 +129,25 @@ def execute(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, Any]
         return conn.execute(stmt, params).rowcount  # type: ignore[arg-type, attr-defined, no-any-return]
     many = len(rows) > 1
     params = [prepared.values(r) for r in rows] if many else prepared.values(rows[0])
+    with _run(conn, prepared.sql, params, many=many) as cursor:
+        return int(cursor.rowcount)
+
+
+@contextlib.contextmanager
+def _run(conn: Connection, sql: str, params: Any, *, many: bool) -> Iterator[Any]:
+    """The connection's DBAPI cursor, having run `sql`; closed after the caller read it.
+    Listeners of SQLAlchemy's cursor events (tests counting statements, tracing) still see each
+    statement; they get no execution context, as none was made."""
     cursor = conn.connection.cursor()
     try:
-        # Listeners of SQLAlchemy's cursor events (tests counting statements, tracing) still see
-        # each statement; they get no execution context, as none was made.
         for before in conn.dispatch.before_cursor_execute:
-            before(conn, cursor, prepared.sql, params, None, many)
+            before(conn, cursor, sql, params, None, many)
         if many:
-            cursor.executemany(prepared.sql, params)
+            cursor.executemany(sql, params)
         else:
-            cursor.execute(prepared.sql, params)
+            cursor.execute(sql, params)
         for after in conn.dispatch.after_cursor_execute:
-            after(conn, cursor, prepared.sql, params, None, many)
-        return int(cursor.rowcount)
+            after(conn, cursor, sql, params, None, many)
+        yield cursor
     finally:
         cursor.close()
