@@ -119,7 +119,8 @@ def first(conn: Connection, stmt: Executable, row: Mapping[str, Any]) -> tuple[A
 def execute(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> int:
     """Run `stmt` once per row (one executemany) in the connection's transaction. For one row,
     the rows it changed (0 where an upsert's WHERE or an UPDATE's matched none); for several,
-    what the driver reports (psycopg: -1)."""
+    what the driver reports (psycopg: -1); through the fall-back, what SQLAlchemy reports
+    (which can be -1 for an INSERT it gave RETURNING on PostgreSQL)."""
     if not rows:
         return 0
     keys = tuple(rows[0])
