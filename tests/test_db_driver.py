@@ -167,3 +167,31 @@ def test_cursor_listeners_still_see_every_statement(engine: Engine) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", listen)
         META.drop_all(engine)
+
+
+def test_stored_text_is_what_sqlalchemy_stores(engine: Engine) -> None:
+    """Not only equal once read back: the database holds the same values. SQLite keeps dates and
+    times as text, which queries compare as text; a whole second must be stored as SQLAlchemy
+    stores it (with .000000), not as the sqlite3 module's own adapter would write it."""
+    other = THING.to_metadata(sa.MetaData(), name="driver_thing_sa")
+    META.create_all(engine)
+    other.create(engine)
+    rows = _rows(3) + [
+        {"key": "whole", "at": datetime(2026, 4, 1, 0, 0, 0, tzinfo=UTC), "on": date(2026, 4, 1)}
+        | {"flag": True, "note": None, "n": 9}
+    ]
+    try:
+        with writing(engine) as conn:
+            driver.execute(conn, THING.insert(), rows)
+            conn.execute(other.insert(), rows)
+        with engine.connect() as conn:
+            raw = [
+                conn.exec_driver_sql(f'SELECT key, at, "on", flag FROM {t.name} ORDER BY key').all()
+                for t in (THING, other)
+            ]
+        assert raw[0] == raw[1]
+        if engine.dialect.name == "sqlite":
+            assert ("whole", "2026-04-01 00:00:00.000000", "2026-04-01", 1) in raw[0]
+    finally:
+        other.drop(engine)
+        META.drop_all(engine)

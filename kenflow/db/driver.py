@@ -88,7 +88,10 @@ def prepare(
         bind = compiled.binds[name]
         if bind.expanding or bind.literal_execute:
             return None  # rendered into the SQL at execution
-        process = bind.type.bind_processor(dialect)
+        # the dialect's own type, as SQLAlchemy's execution uses: the generic DateTime has no
+        # processor, and the driver's default adapter would store whole seconds without
+        # SQLAlchemy's .000000 (the same instant, another text)
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if name in wanted:
             slots.append(_Slot(name, process, _FROM_ROW))
         elif bind.callable is None and not bind.required:
