@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from activities.lanes import Lane
-from kenflow.db.engine import Write, write_together
+from kenflow.db.engine import Together, Write, write_together
 from models.projection import BaseMissing
 
 MAX_BATCH = 64  # rows of a ten-year zone's act are ~25 KB: a batch stays a few MB at most
@@ -34,9 +34,10 @@ class GroupWriter:
     """`await write(fn)` runs `fn(connection)` in the next shared transaction and returns what it
     returned once that is committed (or raises what it raised)."""
 
-    def __init__(self, engine: Engine, lane: Lane) -> None:
+    def __init__(self, engine: Engine, lane: Lane, together: Together | None = None) -> None:
         self.engine = engine
         self.lane = lane
+        self.together = together  # makes a batch at once where it can (write_together)
         self._waiting: list[tuple[Write, asyncio.Future[Any]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -57,7 +58,7 @@ class GroupWriter:
                     continue
                 try:
                     outcomes = await self.lane.run(
-                        write_together, self.engine, [w for w, _ in batch], BaseMissing
+                        write_together, self.engine, [w for w, _ in batch], BaseMissing, self.together
                     )
                 except Exception as err:  # noqa: BLE001 — each waiting activity raises it (and retries)
                     outcomes = [err] * len(batch)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Iterator
 
 from sqlalchemy import Engine
@@ -23,7 +22,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.group_writer import GroupWriter
 from activities.lanes import PROJECTION_THREADS, Lane
-from kenflow.db.projection import project, write_rows
+from kenflow.db import rows_together
+from kenflow.db.projection import project
 from models.projection import BASE_MISSING, BaseMissing, ProjectionInput
 from models.read_rows import ProjectionRows
 
@@ -34,7 +34,7 @@ class ReadModelActivities:
     def __init__(self, engine: Engine, lane: Lane | None = None, writer: GroupWriter | None = None) -> None:
         self.engine = engine
         self.lane = lane or Lane("projection", PROJECTION_THREADS)
-        self.writer = writer or GroupWriter(engine, self.lane)
+        self.writer = writer or GroupWriter(engine, self.lane, rows_together.together)
 
     def project(self, inp: ProjectionInput) -> bool:
         """The same write, synchronously (for tests, benchmarks and rebuilds)."""
@@ -60,7 +60,7 @@ class ReadModelActivities:
         """Rows a zone built itself (PROJECTION_ROWS_PATCH), always as a local activity, committed
         together with the other zones' rows waiting at the time (activities/group_writer.py)."""
         with _base_missing_is_final():
-            await self.writer.write(functools.partial(write_rows, rows=rows))
+            await self.writer.write(rows_together.RowsWrite(rows))
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Connection  # noqa: E402
 
 from bench.scenario import _noon, build, skipping_dates  # noqa: E402
+from kenflow.db import rows_together  # noqa: E402
 from kenflow.db.engine import make_engine, write_together  # noqa: E402
 from kenflow.db.migrate import upgrade  # noqa: E402
 from kenflow.db.projection import write_projection, write_rows  # noqa: E402
@@ -52,6 +54,11 @@ def main() -> None:
     ap.add_argument("--profile", help="write cProfile stats here")
     ap.add_argument("--sends", choices=["rows", "state"], default="rows", help="what zones send")
     ap.add_argument("--batch", type=int, default=1, help="projections per transaction")
+    ap.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="write a batch's rows zone by zone, row by row (before rows_together, item 21)",
+    )
     args = ap.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='kenflow-proj-')}/readmodel.db"
     upgrade(url)
@@ -60,8 +67,10 @@ def main() -> None:
     zones = build(args.zones, args.years, args.kpis, dates, quiet=True)
     days = [dates.formation] + [on for _, on in dates.years]
     # Every projection input, built first so only the writes are timed.
-    per_phase: list[list] = [[] for _ in days]
+    per_zone: list[list[list]] = [[] for _ in days]
     for z in zones:
+        for p in range(len(days)):
+            per_zone[p].append([])
         state, first = initial_state(z.start, _noon(dates.formation))
         state.notices.extend(first)
         sender = RowsSender() if args.sends == "rows" else StateSender()
@@ -69,12 +78,16 @@ def main() -> None:
             if p > 0:
                 sender.new_run()  # each fiscal year is a new run: its first projection is whole
             elif args.sends == "rows":
-                per_phase[p].append(sender.send(state))  # the start's (delta states never sent it)
+                per_zone[p][-1].append(sender.send(state))  # the start's (delta states never sent it)
             for act in phase:
                 outcome = perform(state, act, _noon(today), today)
                 state.notices.extend(outcome.notices)
-                per_phase[p].append(sender.send(state))
+                per_zone[p][-1].append(sender.send(state))
                 state.notices = []  # delivered soon after, as in a running zone
+    # Zones take turns, as in the worker, where a zone's next projection waits for its last:
+    # a batch holds different zones' rows.
+    per_phase = [[x for turn in zip_longest(*phase) for x in turn if x is not None] for phase in per_zone]
+    together = rows_together.together if args.sends == "rows" and not args.one_by_one else None
     prof = cProfile.Profile() if args.profile else None
     figures, total, count = [], 0.0, 0
     cpu0 = time.process_time()
@@ -86,7 +99,8 @@ def main() -> None:
         for i in range(0, len(items), args.batch):
             batch = items[i : i + args.batch]
             t0 = time.perf_counter()
-            for outcome in write_together(engine, [bound(write, item) for item in batch], BaseMissing):
+            writes = [rows_together.RowsWrite(x) if together else bound(write, x) for x in batch]
+            for outcome in write_together(engine, writes, BaseMissing, together):
                 if isinstance(outcome, Exception):
                     raise outcome
             times.extend([(time.perf_counter() - t0) / len(batch)] * len(batch))
@@ -114,6 +128,7 @@ def main() -> None:
                 "url": url.split("://")[0],
                 "sends": args.sends,
                 "batch": args.batch,
+                "together": together is not None,
                 "projections": count,
                 "mean_us": round(total / count * 1e6),
                 "cpu_us": round(cpu / count * 1e6),

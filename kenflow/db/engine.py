@@ -64,13 +64,25 @@ def writing(engine: Engine) -> Iterator[Connection]:
 Write = Callable[[Connection], Any]
 
 
-def write_together(engine: Engine, writes: list[Write], alone: type[Exception]) -> list[Any]:
+Together = Callable[[Connection, list[Write]], "list[Any] | None"]
+
+
+def write_together(
+    engine: Engine, writes: list[Write], alone: type[Exception], together: Together | None = None
+) -> list[Any]:
     """Several writes in one transaction (activities/group_writer.py says why): each one's
     result, or the `alone` exception it raised, which a write raises before writing anything,
     so the others still commit. Any other error rolls the lot back; each is then written in a
-    transaction of its own, so one bad write fails alone (its exception is its result)."""
+    transaction of its own, so one bad write fails alone (its exception is its result).
+
+    `together(conn, writes)`, where given, may make the whole batch at once (the projections'
+    rows: kenflow/db/rows_together.py) and return the same outcomes, or None to leave the
+    writes to be made one after another."""
     try:
         with writing(engine) as conn:
+            done = together(conn, writes) if together is not None else None
+            if done is not None:
+                return done
             return [_outcome(write, conn, alone) for write in writes]
     except Exception:
         if len(writes) == 1:
