@@ -262,9 +262,19 @@ class _Attempt:
 
 
 def _write_files(plans: list[_Attempt]) -> None:
-    """The outbox files of a batch, in the calling thread, each outcome noted on its plan."""
+    """The outbox files of a batch, in the calling thread, each outcome noted on its plan; each
+    directory made once for the batch."""
+    made: dict[str, BaseException | None] = {}
     for p in plans:
+        if p.address not in made:
+            try:
+                Path(p.address).mkdir(parents=True, exist_ok=True)
+                made[p.address] = None
+            except Exception as err:  # noqa: BLE001 — each of its notices is refused with it
+                made[p.address] = err
         try:
-            p.delivered(channels.write_outbox(p.notice, Path(p.address)))
+            if (err := made[p.address]) is not None:
+                raise err
+            p.delivered(channels.write_outbox(p.notice, Path(p.address), made=True))
         except Exception as err:  # noqa: BLE001 — a full disk is retried like any other failure
             p.refused(err)

@@ -212,3 +212,27 @@ async def test_a_batch_costs_the_database_the_same_few_statements_however_many_c
     assert {row(engine, n.key).status for n in nine} == {"delivered"}
     assert len(batched) == len(alone) <= 5, (alone, batched)
     assert len(list((tmp_path / "outbox").rglob("*.txt"))) == 10
+
+
+async def test_an_outbox_directory_that_cannot_be_made_holds_back_only_its_copies(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A batch makes each outbox directory once. Where one cannot be made (a file stands in its
+    place), its copies come back pending with the reason, to be retried, and the batch's other
+    copies are written and delivered."""
+    blocked, ok = notice("pref:21"), notice("pref:25")
+    twin = notice("pref:21", document="vision")
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / "pref_21").write_text("not a directory")
+    acts = DeliveryActivities(engine, settings_for(tmp_path))
+    out = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=[blocked, ok, twin]))
+    status = {o.key: o.status for o in out.outcomes}
+    assert status == {
+        blocked.key: NoticeStatus.pending,
+        ok.key: NoticeStatus.delivered,
+        twin.key: NoticeStatus.pending,
+    }
+    assert "FileExistsError" in (row(engine, blocked.key).failure or "")
+    written = tmp_path / "outbox" / "pref_25" / channels.outbox_file_name(ok.key)
+    assert written.read_bytes().decode("utf-8").endswith(ok.body)
+    assert [p.name for p in written.parent.iterdir()] == [written.name]  # no temporary file left
