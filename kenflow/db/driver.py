@@ -114,7 +114,7 @@ def first(conn: Connection, stmt: Executable, row: Mapping[str, Any]) -> tuple[A
     if prepared is None:
         found = conn.execute(stmt, dict(row)).first()
         return None if found is None else tuple(found)
-    with _run(conn, prepared.sql, prepared.values(row), many=False) as cursor:
+    with run(conn, prepared.sql, prepared.values(row)) as cursor:
         found = cursor.fetchone()
     return None if found is None else tuple(found)
 
@@ -133,12 +133,12 @@ def execute(conn: Connection, stmt: Executable, rows: Sequence[Mapping[str, Any]
         return conn.execute(stmt, params).rowcount  # type: ignore[arg-type, attr-defined, no-any-return]
     many = len(rows) > 1
     params = [prepared.values(r) for r in rows] if many else prepared.values(rows[0])
-    with _run(conn, prepared.sql, params, many=many) as cursor:
+    with run(conn, prepared.sql, params, many=many) as cursor:
         return int(cursor.rowcount)
 
 
 @contextlib.contextmanager
-def _run(conn: Connection, sql: str, params: Any, *, many: bool) -> Iterator[Any]:
+def run(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Iterator[Any]:
     """The connection's DBAPI cursor, having run `sql`; closed after the caller read it.
     Listeners of SQLAlchemy's cursor events (tests counting statements, tracing) still see each
     statement; they get no execution context, as none was made."""

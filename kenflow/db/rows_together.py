@@ -5,13 +5,13 @@ into one transaction. Written zone by zone, row by row, that was eleven statemen
 the national bench's formation, and the CPython sqlite3 module gives up the GIL for every one
 of them and must wait for it again: up to the interpreter's switch interval (5 ms) each time,
 while the worker's threads run the workflows. The flush spent 0.6 ms of CPU per zone and
-4.5 ms of wall time, and the acts waited for it (bench/README item 21). Here the batch's rows
-of each table travel as one JSON array, which SQLite's `json_each` unpacks inside the
-statement: a batch costs a fixed dozen statements whatever its size.
+4.5 ms of wall time, and the acts waited for it (bench/README item 21). Here the batch's child
+tables, audit rows and copies travel as one JSON array per table, which SQLite's `json_each`
+unpacks inside the statement. The zone rows still go one by one (write_rows' fast path is one
+UPDATE, and packing the state's text would only escape it for SQLite to parse back).
 
 The rules are write_rows' (kenflow/db/projection.py), decided here in Python under the same
-lock: the batch's zone rows are read once, after a write that takes SQLite's write lock, then
-each zone is written only where the stored version is not newer, its child tables only where
+lock: a zone is written only where the stored version is not newer, its child tables only where
 their digest changed, and a zone whose read model lacks a table it left out fails alone with
 BaseMissing, writing nothing. Values go through each column's bind processor as the driver
 does (kenflow/db/driver.py), so what is stored is what write_rows stores; SQLite reads the
@@ -37,9 +37,9 @@ from sqlalchemy.engine import Dialect
 from models.projection import BaseMissing
 from models.read_rows import ProjectionRows, Row
 
+from . import driver
 from .driver import Prepared, prepare
-from .projection import AUDIT, CHILDREN, NOTICE, ZONE, ZONE_COLUMNS, _typed, _zone_values, write_rows
-from .tables import utcnow
+from .projection import AUDIT, CHILDREN, NOTICE, _statements, _typed, _update_zone, _zone_values, write_rows
 
 _IDS = "(SELECT value FROM json_each(?))"
 
@@ -70,12 +70,6 @@ def _insert(table: Table, keys: tuple[str, ...], dialect: Dialect, conflict: str
     return _Table(prepared, sql)
 
 
-def _zone_conflict(keep: bool) -> str:
-    skip = {"id"} | ({"updated_at"} if keep else set())
-    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in ZONE_COLUMNS if c not in skip)
-    return f'ON CONFLICT (id) DO UPDATE SET {sets} WHERE "zone".version <= excluded.version'
-
-
 AUDIT_CONFLICT = "ON CONFLICT (zone_id, seq) DO NOTHING"
 NOTICE_CONFLICT = (
     "ON CONFLICT (key) DO UPDATE SET status = excluded.status, failure = excluded.failure "
@@ -83,28 +77,35 @@ NOTICE_CONFLICT = (
 )
 
 
-class _Rows:
-    """One table's rows for the batch, processed and packed as the statement's one parameter."""
+def packed(dialect: Dialect, table: Table, rows: Sequence[Row], conflict: str = "") -> tuple[str, str] | None:
+    """(sql, JSON): `rows` inserted into `table` by one INSERT .. SELECT over the JSON, ending in
+    `conflict` (an ON CONFLICT clause or ""); None where they cannot go so (not SQLite, rows
+    whose columns differ, a value JSON cannot carry exactly, text with a NUL character)."""
+    if dialect.name != "sqlite" or not rows:
+        return None
+    keys = tuple(rows[0])
+    if any(tuple(r) != keys for r in rows[1:]):
+        return None
+    insert = _insert(table, keys, dialect, conflict)
+    if insert is None:
+        return None
+    try:  # NaN, bytes, ...
+        text = json.dumps([insert.prepared.values(r) for r in rows], ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return (insert.sql, text) if "\\u0000" not in text else None
 
-    def __init__(self, table: Table, dialect: Dialect, conflict: str = "") -> None:
-        self.table, self.dialect, self.conflict = table, dialect, conflict
-        self.rows: list[Row] = []
 
-    def packed(self) -> tuple[str, str] | None:
-        """(sql, JSON) for the rows, or None when they cannot go as one statement."""
-        keys = tuple(self.rows[0])
-        if any(tuple(r) != keys for r in self.rows[1:]):
-            return None
-        insert = _insert(self.table, keys, self.dialect, self.conflict)
-        if insert is None:
-            return None
-        try:  # a value JSON cannot carry exactly (NaN, bytes, ...) goes zone by zone
-            text = json.dumps(
-                [insert.prepared.values(r) for r in self.rows], ensure_ascii=False, allow_nan=False
-            )
-        except (TypeError, ValueError):
-            return None
-        return (insert.sql, text) if "\\u0000" not in text else None
+def run(conn: Connection, sql: str, *params: Any) -> Any:
+    """One statement, with its JSON parameter and any others, on the driver's cursor (no
+    SQLAlchemy execution machinery: a batch runs a dozen); its first row, if any."""
+    with driver.run(conn, sql, params) as cursor:
+        return cursor.fetchone()
+
+
+def in_json(column: str) -> str:
+    """`column IN` the values of a JSON array, the statement's parameter."""
+    return f"{column} IN {_IDS}"
 
 
 def write_rows_together(
@@ -112,83 +113,124 @@ def write_rows_together(
 ) -> list[bool | BaseMissing] | None:
     """Each zone's write_rows outcome (True written, False a newer version is stored, or the
     BaseMissing it raised), having written the batch inside the caller's transaction; None,
-    having written nothing, where the batch must go zone by zone."""
+    having written nothing, where the batch must go zone by zone.
+
+    The zone rows go one by one, as write_rows writes them: most acts change no child table,
+    and their zone row is one UPDATE that also says whether the read model holds what the zone
+    last sent; the row carries the zone's state as text, which packing into JSON would escape
+    and SQLite parse back. The rest is packed per table: the child tables replaced, the audit
+    rows and the copies, one statement each for the batch."""
     dialect = conn.dialect
     ids = [r.zone_id for r in batch]
     if dialect.name != "sqlite" or len(set(ids)) != len(ids):
         return None
-    packed_ids = json.dumps(ids, ensure_ascii=False)
-    if "\\u0000" in packed_ids:
+    packs = [_Parts.of(dialect, rows) for rows in batch]  # packed before anything is written
+    parts = [p for p in packs if p is not None]
+    if len(parts) != len(packs):
         return None
-    # A write first, so the read below happens under SQLite's write lock (write_rows' reason).
-    conn.exec_driver_sql(f"UPDATE zone SET version = version WHERE id IN {_IDS}", (packed_ids,))
-    heads = conn.exec_driver_sql(
-        f"SELECT json_group_array(json_array(id, version, digest)) FROM zone WHERE id IN {_IDS}",
-        (packed_ids,),
-    ).scalar_one()
-    stored = {zid: (version, digest or "") for zid, version, digest in json.loads(heads)}
-
-    zones = {keep: _Rows(ZONE, dialect, _zone_conflict(keep)) for keep in (False, True)}
-    audit, notices = _Rows(AUDIT, dialect, AUDIT_CONFLICT), _Rows(NOTICE, dialect, NOTICE_CONFLICT)
-    children = {name: _Rows(child.table, dialect) for name, child in CHILDREN.items()}
+    out: dict[str, bool | BaseMissing] = {}
+    for rows in batch:  # write_rows' fast path; its UPDATE takes SQLite's write lock
+        if not rows.children and _update_zone(conn, rows, now):
+            out[rows.zone_id] = True
+    rest = [r for r in batch if r.zone_id not in out]
     replaced: dict[str, list[str]] = {name: [] for name in CHILDREN}
-    out: list[bool | BaseMissing] = []
-    for rows in batch:
-        outcome = _plan(rows, stored.get(rows.zone_id), now, zones, children, replaced)
-        out.append(outcome)
-        if isinstance(outcome, BaseMissing):
-            continue
-        audit.rows.extend(_typed(AUDIT, rows.audit))
-        notices.rows.extend(_typed(NOTICE, rows.notices))
-
-    statements: list[tuple[str, str]] = []
-    for name, zone_ids in replaced.items():
-        if zone_ids:
-            table = CHILDREN[name].table.name
-            statements.append((f'DELETE FROM "{table}" WHERE zone_id IN {_IDS}', json.dumps(zone_ids)))
-    for part in (*zones.values(), *children.values(), audit, notices):
-        if not part.rows:
-            continue
-        packed = part.packed()
-        if packed is None:
-            return None  # nothing written yet but the lock's no-op: the caller goes zone by zone
-        statements.append(packed)
-    # The zone rows go before their children and notices, as write_rows writes them; the
-    # deletes before the inserts that replace them.
-    deletes = [s for s in statements if s[0].startswith("DELETE")]
-    inserts = [s for s in statements if not s[0].startswith("DELETE")]
-    for sql, param in deletes + inserts:
-        conn.exec_driver_sql(sql, (param,))
-    return out
+    if rest:
+        packed_ids = json.dumps([r.zone_id for r in rest], ensure_ascii=False)
+        if not out:  # a write first, so the read below is under the write lock (write_rows' reason)
+            run(conn, f"UPDATE zone SET version = version WHERE {in_json('id')}", packed_ids)
+        (heads,) = run(
+            conn,
+            f"SELECT json_group_array(json_array(id, version, digest)) FROM zone WHERE {in_json('id')}",
+            packed_ids,
+        )
+        stored = {zid: (version, digest or "") for zid, version, digest in json.loads(heads)}
+        for rows in rest:
+            out[rows.zone_id] = _write_zone_row(conn, rows, stored.get(rows.zone_id), now, replaced)
+    statements = [
+        (f'DELETE FROM "{CHILDREN[name].table.name}" WHERE {in_json("zone_id")}', json.dumps(zone_ids))
+        for name, zone_ids in replaced.items()
+        if zone_ids
+    ]
+    kept = [p for rows, p in zip(batch, parts, strict=True) if not isinstance(out[rows.zone_id], BaseMissing)]
+    for name in replaced:
+        statements += _joined([p.children[name] for p in kept if p.zone_id in replaced[name]])
+    statements += _joined([p.audit for p in kept]) + _joined([p.notices for p in kept])
+    for sql, param in statements:  # the deletes before the inserts that replace them
+        run(conn, sql, param)
+    return [out[i] for i in ids]
 
 
-def _plan(
+class _Packed(NamedTuple):
+    """One zone's rows of one table, as JSON array items (no brackets), and the INSERT for them."""
+
+    sql: str
+    items: str
+
+
+def _joined(parts: list[_Packed]) -> list[tuple[str, str]]:
+    """The zones' rows of one table as one statement, or none; one per SQL where their columns
+    differ (a table's rows from one build of kenflow have the same)."""
+    by_sql: dict[str, list[str]] = {}
+    for p in parts:
+        if p.items:
+            by_sql.setdefault(p.sql, []).append(p.items)
+    return [(sql, "[" + ",".join(items) + "]") for sql, items in by_sql.items()]
+
+
+class _Parts(NamedTuple):
+    """A zone's audit rows, copies and child tables, packed."""
+
+    zone_id: str
+    audit: _Packed
+    notices: _Packed
+    children: dict[str, _Packed]
+
+    @classmethod
+    def of(cls, dialect: Dialect, rows: ProjectionRows) -> _Parts | None:
+        """None where any of them cannot be packed."""
+        audit = _pack(dialect, AUDIT, _typed(AUDIT, rows.audit), AUDIT_CONFLICT)
+        notices = _pack(dialect, NOTICE, _typed(NOTICE, rows.notices), NOTICE_CONFLICT)
+        children = {
+            name: _pack(dialect, CHILDREN[name].table, _typed(CHILDREN[name].table, table_rows))
+            for name, table_rows in rows.children.items()
+        }
+        if audit is None or notices is None or any(c is None for c in children.values()):
+            return None
+        return cls(rows.zone_id, audit, notices, children)  # type: ignore[arg-type]
+
+
+def _pack(dialect: Dialect, table: Table, rows: list[Row], conflict: str = "") -> _Packed | None:
+    """The rows packed (no SQL for none), or None where they cannot be."""
+    if not rows:
+        return _Packed("", "")
+    one = packed(dialect, table, rows, conflict)
+    return None if one is None else _Packed(one[0], one[1][1:-1])
+
+
+def _write_zone_row(
+    conn: Connection,
     rows: ProjectionRows,
     stored: tuple[int, str] | None,
     now: datetime | None,
-    zones: dict[bool, _Rows],
-    children: dict[str, _Rows],
     replaced: dict[str, list[str]],
 ) -> bool | BaseMissing:
-    """What write_rows would do for this zone, added to the batch's rows; its outcome."""
+    """write_rows' general path for the zone row (the child tables to replace noted in
+    `replaced`, for the batch's packed statements); its outcome."""
     if stored is not None and stored[0] > rows.version:
-        return False  # a newer version is stored: audit rows and notices only
-    digest = json.dumps(rows.digests)
-    if not (rows.children == {} and stored is not None and stored[1] == digest):
-        old = _digests(stored[1] if stored else "")
-        missing = sorted(n for n, d in rows.digests.items() if old.get(n) != d and n not in rows.children)
-        if missing:
-            return BaseMissing(
-                f"read model of {rows.zone_id} (version {stored[0] if stored else None}) does not "
-                f"hold the {', '.join(missing)} rows the zone last sent"
-            )
-        for name, d in rows.digests.items():
-            if old.get(name) != d:
-                replaced[name].append(rows.zone_id)
-                children[name].rows.extend(_typed(CHILDREN[name].table, rows.children[name]))
-    values = _zone_values(rows, now or utcnow())
-    values["digest"] = digest
-    zones[not rows.audit].rows.append(values)
+        return False  # a newer version is stored: audit rows and copies only
+    old = _digests(stored[1] if stored else "")
+    missing = sorted(n for n, d in rows.digests.items() if old.get(n) != d and n not in rows.children)
+    if missing:
+        return BaseMissing(
+            f"read model of {rows.zone_id} (version {stored[0] if stored else None}) does not "
+            f"hold the {', '.join(missing)} rows the zone last sent"
+        )
+    values = _zone_values(rows, now)
+    values["digest"] = json.dumps(rows.digests)
+    driver.execute(conn, _statements(conn.dialect.name)[f"zone{not rows.audit}"], [values])
+    for name, d in rows.digests.items():
+        if old.get(name) != d:
+            replaced[name].append(rows.zone_id)
     return True
 
 
