@@ -11,6 +11,7 @@ which the dashboard shows as an incident.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import channels
 from activities.lanes import DELIVERY_THREADS, Lane
+from kenflow.db import rows_together
 from kenflow.db.engine import writing
 from kenflow.db.projection import insert_notices
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
@@ -184,31 +186,34 @@ class DeliveryActivities:
         for every batch of copies sent."""
         now = _now()
         count = sa.func.coalesce(NOTICE.c.attempts, 0) + 1
+        notices = [notice_row(p.notice) for p in plans]
+        tried = [
+            {
+                "notice_key": p.notice.key,
+                "at": now,
+                "channel": p.channel,
+                "address": p.address,
+                "outcome": p.outcome,
+                "detail": f"attempt {p.try_number}: {p.detail}"[:MAX_DETAIL],
+            }
+            for p in plans
+        ]
+        delivered = [p.notice.key for p in plans if p.outcome == "delivered"]
         with writing(self.engine) as conn:
-            insert_notices(conn, [notice_row(p.notice) for p in plans])  # attempts need their notice first
-            conn.execute(
-                sa.insert(ATTEMPT),
-                [
-                    {
-                        "notice_key": p.notice.key,
-                        "at": now,
-                        "channel": p.channel,
-                        "address": p.address,
-                        "outcome": p.outcome,
-                        "detail": f"attempt {p.try_number}: {p.detail}"[:MAX_DETAIL],
-                    }
-                    for p in plans
-                ],
-            )
-            delivered = [p.notice.key for p in plans if p.outcome == "delivered"]
-            if delivered:
-                conn.execute(
-                    sa.update(NOTICE)
-                    .where(NOTICE.c.key.in_(delivered))
-                    .values(
-                        attempts=count, status=NoticeStatus.delivered.value, delivered_at=now, failure=None
+            if not _record_packed(conn, notices, tried, delivered, now):
+                insert_notices(conn, notices)  # attempts need their notice first
+                conn.execute(sa.insert(ATTEMPT), tried)
+                if delivered:
+                    conn.execute(
+                        sa.update(NOTICE)
+                        .where(NOTICE.c.key.in_(delivered))
+                        .values(
+                            attempts=count,
+                            status=NoticeStatus.delivered.value,
+                            delivered_at=now,
+                            failure=None,
+                        )
                     )
-                )
             for p in plans:
                 failure = (p.failure or p.detail)[:MAX_DETAIL]
                 if p.outcome == "failed":
@@ -224,6 +229,38 @@ class DeliveryActivities:
                 conn.execute(
                     sa.update(NOTICE).where(NOTICE.c.key == p.notice.key).values(attempts=count, **values)
                 )
+
+
+def _record_packed(
+    conn: sa.Connection,
+    notices: list[dict[str, Any]],
+    tried: list[dict[str, Any]],
+    delivered: list[str],
+    now: datetime,
+) -> bool:
+    """The batch's notices, attempts and deliveries in three statements whatever its size, each
+    table's rows packed as JSON (kenflow/db/rows_together.py: each statement gives the worker's
+    GIL up, and this holds the read model's writer lock the projections wait for); False, having
+    written nothing, where they cannot go so (PostgreSQL, or values JSON cannot carry)."""
+    keys = json.dumps(delivered, ensure_ascii=False)
+    statements = [
+        rows_together.packed(conn.dialect, NOTICE, notices, rows_together.NOTICE_CONFLICT),
+        rows_together.packed(conn.dialect, ATTEMPT, tried),
+    ]
+    if None in statements or "\\u0000" in keys:
+        return False
+    for sql, param in statements:  # type: ignore[misc]
+        rows_together.run(conn, sql, param)
+    if delivered:
+        at = NOTICE.c.delivered_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        rows_together.run(
+            conn,
+            "UPDATE notice SET attempts = coalesce(attempts, 0) + 1, status = 'delivered', "
+            f"delivered_at = ?, failure = NULL WHERE {rows_together.in_json('key')}",
+            at(now) if at else now,
+            keys,
+        )
+    return True
 
 
 @dataclass

@@ -236,3 +236,38 @@ async def test_an_outbox_directory_that_cannot_be_made_holds_back_only_its_copie
     written = tmp_path / "outbox" / "pref_25" / channels.outbox_file_name(ok.key)
     assert written.read_bytes().decode("utf-8").endswith(ok.body)
     assert [p.name for p in written.parent.iterdir()] == [written.name]  # no temporary file left
+
+
+async def test_packed_bookkeeping_stores_what_the_statements_store(
+    tmp_path: Path, http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a batch's notices, attempts and deliveries go as three packed statements
+    (kenflow/db/rows_together.py); the rows stored, as the database holds them, are those
+    SQLAlchemy's statements store: delivered, refused and retried copies, and a repeat."""
+    from activities import delivery
+    from tests.test_projection_rows import fresh
+
+    monkeypatch.setattr(delivery, "_now", lambda: datetime(2026, 4, 1, 1, 0, tzinfo=UTC))
+    stored = []
+    for packs, name in ((True, "packed"), (False, "statements")):
+        if not packs:
+            monkeypatch.setattr(delivery, "_record_packed", lambda *_: False)
+        engine = fresh(tmp_path, name)
+        http_receiver.statuses = [404]
+        set_recipient(engine, "pref:21", "webhook", f"http://127.0.0.1:{http_receiver.port}/refuses")
+        acts = DeliveryActivities(engine, settings_for(tmp_path, default_channel="webhook"))
+        set_recipient(engine, "pref:25", "file")
+        batch = [notice("pref:25"), notice("pref:21"), notice("muni:252026"), notice("pref:25", "vision")]
+        await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=batch))
+        await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=batch[:1]))
+        with engine.connect() as conn:
+            stored.append(
+                [
+                    conn.exec_driver_sql("SELECT * FROM notice ORDER BY key").all(),
+                    conn.exec_driver_sql(
+                        "SELECT notice_key, at, channel, outcome, detail FROM delivery_attempt ORDER BY id"
+                    ).all(),
+                ]
+            )
+    assert stored[0] == stored[1]
+    assert ("2026-04-01 01:00:00.000000", "delivered") in {(r.delivered_at, r.status) for r in stored[0][0]}
