@@ -62,6 +62,12 @@ def row(engine: Engine, key: str) -> NoticeRow:
         return r
 
 
+async def batch_statuses(acts: DeliveryActivities, notices: list[Notice]) -> dict[str, NoticeStatus]:
+    """Each notice's status as deliver_notices answers for the batch."""
+    out = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=notices))
+    return {o.key: o.status for o in out.outcomes}
+
+
 async def test_file_outbox_then_a_repeat_is_skipped(engine: Engine, tmp_path: Path) -> None:
     n = notice()
     acts = DeliveryActivities(engine, settings_for(tmp_path))
@@ -165,9 +171,7 @@ async def test_a_batch_delivers_each_notice_and_answers_for_each(
     set_recipient(engine, "pref:25", "file")
     # muni:252026 has no entry: the default channel, webhook, with no address (retried)
     acts = DeliveryActivities(engine, settings_for(tmp_path, default_channel="webhook"))
-    out = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=[ok, refused, waiting]))
-    status = {o.key: o.status for o in out.outcomes}
-    assert status == {
+    assert await batch_statuses(acts, [ok, refused, waiting]) == {
         ok.key: NoticeStatus.delivered,
         refused.key: NoticeStatus.failed,
         waiting.key: NoticeStatus.pending,
@@ -225,9 +229,7 @@ async def test_an_outbox_directory_that_cannot_be_made_holds_back_only_its_copie
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "pref_21").write_text("not a directory")
     acts = DeliveryActivities(engine, settings_for(tmp_path))
-    out = await ActivityEnvironment().run(acts.deliver_notices, NoticeBatch(notices=[blocked, ok, twin]))
-    status = {o.key: o.status for o in out.outcomes}
-    assert status == {
+    assert await batch_statuses(acts, [blocked, ok, twin]) == {
         blocked.key: NoticeStatus.pending,
         ok.key: NoticeStatus.delivered,
         twin.key: NoticeStatus.pending,

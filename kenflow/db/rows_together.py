@@ -70,6 +70,8 @@ def _insert(table: Table, keys: tuple[str, ...], dialect: Dialect, conflict: str
     return _Table(prepared, sql)
 
 
+# The rules of projection.py's "audit" and "notice" statements (_statements), in SQLite's words:
+# audit rows only accumulate; a copy's row changes only from pending to failed.
 AUDIT_CONFLICT = "ON CONFLICT (zone_id, seq) DO NOTHING"
 NOTICE_CONFLICT = (
     "ON CONFLICT (key) DO UPDATE SET status = excluded.status, failure = excluded.failure "
