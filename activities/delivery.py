@@ -25,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import channels
 from activities.lanes import DELIVERY_THREADS, Lane
-from kenflow.db import rows_together
+from kenflow.db import driver, rows_together
 from kenflow.db.engine import writing
 from kenflow.db.projection import insert_notices
 from kenflow.db.tables import DeliveryAttemptRow, NoticeRow
@@ -252,7 +252,7 @@ def _record_packed(
     for sql, param in statements:  # type: ignore[misc]
         rows_together.run(conn, sql, param)
     if delivered:
-        at = NOTICE.c.delivered_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        at = driver.processor(NOTICE.c.delivered_at.type, conn.dialect)
         rows_together.run(
             conn,
             "UPDATE notice SET attempts = coalesce(attempts, 0) + 1, status = 'delivered', "

@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 _FROM_ROW = object()  # a slot filled from each row, not a value the statement carries
 
@@ -88,10 +89,7 @@ def prepare(
         bind = compiled.binds[name]
         if bind.expanding or bind.literal_execute:
             return None  # rendered into the SQL at execution
-        # the dialect's own type, as SQLAlchemy's execution uses: the generic DateTime has no
-        # processor, and the driver's default adapter would store whole seconds without
-        # SQLAlchemy's .000000 (the same instant, another text)
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        process = processor(bind.type, dialect)
         if name in wanted:
             slots.append(_Slot(name, process, _FROM_ROW))
         elif bind.callable is None and not bind.required:
@@ -99,6 +97,13 @@ def prepare(
         else:
             return None
     return Prepared(compiled.string, tuple(slots), bool(dialect.positional))
+
+
+def processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy's execution makes of a value of `type_` for `dialect`: the dialect's own
+    type's processor. The generic DateTime has none, and the driver's default adapter would
+    store a whole second without SQLAlchemy's .000000 (the same instant, another text)."""
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
 @functools.lru_cache(maxsize=256)  # statements are built once (projection.py); a stray one is evicted

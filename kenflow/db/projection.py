@@ -356,17 +356,24 @@ def _update_zone(conn: Connection, rows: ProjectionRows, now: datetime | None) -
     return driver.execute(conn, _statements(conn.dialect.name)[f"zone update{keep}"], [params]) > 0
 
 
+def rows_base(rows: ProjectionRows, stored: Stored | None) -> dict[str, str]:
+    """The stored child tables' digests the zone's rows build on; BaseMissing where the read
+    model's digest of a table the rows leave out differs from the zone's."""
+    old = _digests_of(stored)
+    missing = sorted(n for n, d in rows.digests.items() if old.get(n) != d and n not in rows.children)
+    if missing:
+        raise BaseMissing(
+            f"read model of {rows.zone_id} (version {stored.version if stored else None}) does not "
+            f"hold the {', '.join(missing)} rows the zone last sent"
+        )
+    return old
+
+
 def _write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None) -> bool:
     stored = _stored(conn, rows.zone_id, state=False)
     written = False
     if stored is None or stored.version <= rows.version:
-        old = _digests_of(stored)
-        missing = sorted(n for n, d in rows.digests.items() if old.get(n) != d and n not in rows.children)
-        if missing:
-            raise BaseMissing(
-                f"read model of {rows.zone_id} (version {stored.version if stored else None}) does not "
-                f"hold the {', '.join(missing)} rows the zone last sent"
-            )
+        old = rows_base(rows, stored)
         written = _write_zone(
             conn,
             rows.zone_id,

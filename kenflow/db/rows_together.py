@@ -39,7 +39,18 @@ from models.read_rows import ProjectionRows, Row
 
 from . import driver
 from .driver import Prepared, prepare
-from .projection import AUDIT, CHILDREN, NOTICE, _statements, _typed, _update_zone, _zone_values, write_rows
+from .projection import (
+    AUDIT,
+    CHILDREN,
+    NOTICE,
+    Stored,
+    _statements,
+    _typed,
+    _update_zone,
+    _zone_values,
+    rows_base,
+    write_rows,
+)
 
 _IDS = "(SELECT value FROM json_each(?))"
 
@@ -145,7 +156,7 @@ def write_rows_together(
             f"SELECT json_group_array(json_array(id, version, digest)) FROM zone WHERE {in_json('id')}",
             packed_ids,
         )
-        stored = {zid: (version, digest or "") for zid, version, digest in json.loads(heads)}
+        stored = {zid: Stored(version, digest or "", "") for zid, version, digest in json.loads(heads)}
         for rows in rest:
             out[rows.zone_id] = _write_zone_row(conn, rows, stored.get(rows.zone_id), now, replaced)
     statements = [
@@ -212,21 +223,18 @@ def _pack(dialect: Dialect, table: Table, rows: list[Row], conflict: str = "") -
 def _write_zone_row(
     conn: Connection,
     rows: ProjectionRows,
-    stored: tuple[int, str] | None,
+    stored: Stored | None,
     now: datetime | None,
     replaced: dict[str, list[str]],
 ) -> bool | BaseMissing:
     """write_rows' general path for the zone row (the child tables to replace noted in
     `replaced`, for the batch's packed statements); its outcome."""
-    if stored is not None and stored[0] > rows.version:
+    if stored is not None and stored.version > rows.version:
         return False  # a newer version is stored: audit rows and copies only
-    old = _digests(stored[1] if stored else "")
-    missing = sorted(n for n, d in rows.digests.items() if old.get(n) != d and n not in rows.children)
-    if missing:
-        return BaseMissing(
-            f"read model of {rows.zone_id} (version {stored[0] if stored else None}) does not "
-            f"hold the {', '.join(missing)} rows the zone last sent"
-        )
+    try:
+        old = rows_base(rows, stored)
+    except BaseMissing as err:
+        return err
     values = _zone_values(rows, now)
     values["digest"] = json.dumps(rows.digests)
     driver.execute(conn, _statements(conn.dialect.name)[f"zone{not rows.audit}"], [values])
@@ -234,13 +242,6 @@ def _write_zone_row(
         if old.get(name) != d:
             replaced[name].append(rows.zone_id)
     return True
-
-
-def _digests(text: str) -> dict[str, str]:
-    try:
-        return json.loads(text) if text else {}  # type: ignore[no-any-return]
-    except ValueError:
-        return {}
 
 
 class RowsWrite:
