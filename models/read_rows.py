@@ -24,7 +24,7 @@ Row = dict[str, Any]
 
 def zone_columns(state: ZoneState) -> Row:
     """The zone row's columns that come from the state (the writer adds version, updated_at,
-    digest and state_json)."""
+    digest and state_zlib)."""
     vision, published = state.vision, state.published_vision
     checked = [r for r in state.reviews.values() if r.check_on is not None]
     latest_check = max(checked, key=lambda r: r.fy) if checked else None
@@ -239,6 +239,22 @@ def state_json(state: ZoneState) -> str:
     return state.model_dump_json(exclude=TIMELINE_FIELDS)
 
 
+def state_zlib(state: ZoneState) -> bytes:
+    """state_json compressed, as the zone row stores it and the zone sends it (level 1: the
+    workflow compresses on every act, and the higher levels saved little on this JSON)."""
+    return zlib.compress(state_json(state).encode(), 1)
+
+
+def stored_json(blob: bytes) -> bytes:
+    """The JSON of a zone row's `state_zlib`, for a model's model_validate_json."""
+    return zlib.decompress(blob)
+
+
+def stored_state(blob: bytes) -> ZoneState:
+    """The state a zone row's `state_zlib` holds (its timeline empty: the audit table has it)."""
+    return ZoneState.model_validate_json(zlib.decompress(blob))
+
+
 class ProjectionRows(BaseModel):
     """What a zone sends its read model since PROJECTION_ROWS_PATCH: the rows themselves.
 
@@ -283,7 +299,7 @@ def projection_rows(
         zone_id=state.zone_id,
         version=state.version,
         zone=zone_columns(state),
-        state_json_zlib=zlib.compress(state_json(state).encode(), 1),
+        state_json_zlib=state_zlib(state),
         digests=digests,
         children={
             name: child.rows(state)

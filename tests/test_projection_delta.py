@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from kenflow.db.projection import project
 from kenflow.db.tables import AuditRow, KpiEvaluationRow, ZoneRow
 from models import acts as A
+from models import read_rows
 from models.fiscal import fiscal_year_of
 from models.projection import BaseMissing, ProjectionInput, SentSections
 from models.zone import ZoneState
@@ -48,8 +49,8 @@ def two_years() -> Replay:
 
 def stored_state(engine: Engine, zone_id: str) -> ZoneState:
     with engine.connect() as conn:
-        text = conn.execute(select(ZoneRow.state_json).where(ZoneRow.id == zone_id)).scalar_one()  # type: ignore[arg-type]
-    return ZoneState.model_validate_json(text)
+        blob = conn.execute(select(ZoneRow.state_zlib).where(ZoneRow.id == zone_id)).scalar_one()  # type: ignore[arg-type]
+    return read_rows.stored_state(blob)
 
 
 def send(engine: Engine, sent: SentSections, p: ProjectionInput) -> ProjectionInput:

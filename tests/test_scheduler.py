@@ -67,7 +67,7 @@ def add_zone(engine: Engine, zone_id: str, phase: str = "pdca", current_fy: int 
                 current_fy=current_fy,
                 version=1,
                 updated_at=datetime.now(TOKYO),
-                state_json="{}",
+                state_zlib=b"",  # never read here
             )
         )
         s.commit()

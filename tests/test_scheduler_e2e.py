@@ -73,7 +73,7 @@ async def test_reconciliation_then_april_first_open_reviews(kenflow: Kenflow) ->
                 prefecture_codes=",99,",
                 version=1,
                 updated_at=datetime.now(TOKYO),
-                state_json="{}",
+                state_zlib=b"",  # never read here
             )
         )
         s.commit()

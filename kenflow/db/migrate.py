@@ -6,6 +6,12 @@ database, a transaction-scoped advisory lock on PostgreSQL. The loser waits, the
 schema at head and does nothing. A database whose tables were made by metadata.create_all
 (before migrations existed, or by a quick script) is stamped at head instead of failing on
 "table already exists".
+
+On SQLite the upgrade is one transaction that kenflow begins itself (pysqlite would commit
+before each DDL statement, and a migration failing half-way would leave a schema no revision
+describes), with foreign keys off while it runs: batch mode rebuilds a table by copying it and
+dropping the old one, and with foreign keys on that drop deletes every child row through ON
+DELETE CASCADE. The keys are checked before the commit (SQLite's own procedure for ALTER TABLE).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, make_url, text
+from sqlalchemy import Connection, Engine, event, inspect, make_url, text
 
 from .engine import make_engine
 
@@ -79,6 +85,26 @@ def _file_lock(path: Path | None) -> Iterator[None]:
         os.close(fd)
 
 
+def _for_schema_changes(engine: Engine) -> None:
+    """A SQLite engine whose transactions hold DDL too and whose foreign keys are off; the
+    upgrade's own engine, disposed after it."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]  # after make_engine's
+        dbapi_conn.isolation_level = None  # pysqlite begins nothing: the "begin" event below does
+        dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock at once: no upgrade from a read
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the upgrade would break foreign keys (rolled back): {broken[:5]}")
+
+
 def _made_by_create_all(conn: Connection) -> bool:
     names = set(inspect(conn).get_table_names())
     return "zone" in names and "alembic_version" not in names
@@ -91,6 +117,8 @@ def upgrade(url: str) -> None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     head = head_revision()
     engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        _for_schema_changes(engine)
     # On SQLite the look at the revision is under the lock too: a new file turns to WAL on its
     # first connection, and another connection's PRAGMA journal_mode=WAL meanwhile can fail at
     # once with "database is locked" (seen in CI: four upgrades of one new file at once).
@@ -109,5 +137,7 @@ def upgrade(url: str) -> None:
                     command.stamp(cfg, "head")
                 else:
                     command.upgrade(cfg, "head")
+                if conn.dialect.name == "sqlite":
+                    _check_foreign_keys(conn)
     finally:
         engine.dispose()

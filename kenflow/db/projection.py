@@ -32,7 +32,6 @@ Ordering and idempotency:
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
@@ -52,7 +51,8 @@ from models.read_rows import (
     audit_rows,
     child_digests,
     notice_rows,
-    state_json,
+    state_zlib,
+    stored_json,
     zone_columns,
 )
 from models.zone import FiscalYearReview, ZoneState
@@ -105,7 +105,7 @@ def zone_row(state: ZoneState, version: int, updated_at: datetime) -> Row:
         "version": version,
         "updated_at": updated_at,
         "digest": "",
-        "state_json": state_json(state),
+        "state_zlib": state_zlib(state),
     }
 
 
@@ -148,10 +148,10 @@ def _statements(dialect: str) -> dict[str, Any]:
     for name, child in CHILDREN.items():
         out[f"delete {name}"] = sa.delete(child.table).where(child.table.c.zone_id == zone_id)
         out[f"insert {name}"] = sa.insert(child.table)
-    # "stored" with the state's JSON for a delta's kept sections; "stored head" without it for
-    # rows, which need only the version and the digests (a bulk-imported zone's JSON is MBs).
+    # "stored" with the state for a delta's kept sections; "stored head" without it for rows,
+    # which need only the version and the digests (a bulk-imported zone's state is MBs).
     for name, stored in (
-        ("stored", (ZONE.c.version, ZONE.c.digest, ZONE.c.state_json)),
+        ("stored", (ZONE.c.version, ZONE.c.digest, ZONE.c.state_zlib)),
         ("stored head", (ZONE.c.version, ZONE.c.digest)),
     ):
         if dialect == "postgresql":
@@ -176,16 +176,16 @@ def _statements(dialect: str) -> dict[str, Any]:
 class Stored(NamedTuple):
     version: int
     digest: str
-    state_json: str
+    state_zlib: bytes
 
 
 def _stored(conn: Connection, zone_id: str, *, state: bool = True) -> Stored | None:
     """The zone's stored row, locked for the rest of the transaction (PostgreSQL's row lock,
-    SQLite's write lock), so two projections of one zone never interleave; `state_json` is ""
+    SQLite's write lock), so two projections of one zone never interleave; `state_zlib` is b""
     unless `state`."""
     stmt = _statements(conn.dialect.name)["stored" if state else "stored head"]
     row = driver.first(conn, stmt, {"zone_id": zone_id})
-    return None if row is None else Stored(row[0], row[1] or "", row[2] if state else "")
+    return None if row is None else Stored(row[0], row[1] or "", row[2] if state else b"")
 
 
 def _digests_of(stored: Stored | None) -> dict[str, str]:
@@ -229,7 +229,7 @@ def insert_notices(conn: Connection, rows: list[Row]) -> None:
 
 
 class _StoredSections(BaseModel):
-    """The two sections a delta keeps, read out of a stored state_json (the rest is skipped)."""
+    """The two sections a delta keeps, read out of a stored state (the rest is skipped)."""
 
     actuals: list[KpiActual] = []
     reviews: dict[int, FiscalYearReview] = {}
@@ -249,7 +249,8 @@ def with_kept_sections(inp: ProjectionInput, stored: Stored | None) -> ZoneState
             f"read model holds version {stored.version if stored else None} of {inp.zone_id}, "
             f"not the base {kept.base_version}"
         )
-    sections = _StoredSections.model_validate_json(stored.state_json)  # parses only these two in Python
+    # pydantic parses only these two sections in Python
+    sections = _StoredSections.model_validate_json(stored_json(stored.state_zlib))
     actuals = sections.actuals[: kept.actuals]
     old = {fy: sections.reviews[fy] for fy in kept.reviews if fy in sections.reviews}
     if len(actuals) != kept.actuals or len(old) != len(kept.reviews):
@@ -344,7 +345,7 @@ def _zone_values(rows: ProjectionRows, now: datetime | None) -> Row:
     return _typed(ZONE, [dict(rows.zone)])[0] | {
         "version": rows.version,
         "updated_at": rows.updated_at or now or utcnow(),
-        "state_json": zlib.decompress(rows.state_json_zlib).decode(),
+        "state_zlib": rows.state_json_zlib,  # stored as the zone compressed it
     }
 
 

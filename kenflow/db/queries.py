@@ -2,7 +2,7 @@
 opened and closed here) or a Session the caller owns.
 
 Rows come back detached but fully loaded, except in list functions, which leave out the zone's
-`state_json` (tens of kB per zone): reading it there raises instead of silently querying once
+`state_zlib` (kBs per zone): reading it there raises instead of silently querying once
 per row. Use get_zone for a zone's state.
 """
 
@@ -23,6 +23,7 @@ from models.actor import Actor, Role
 from models.codes import normalize_municipality_code, normalize_prefecture
 from models.kpi import KpiActual, KpiDefinition
 from models.programme import Programme
+from models.read_rows import stored_json, stored_state
 from models.zone import AgreementStatus, TimelineEntry, ZoneState
 
 from .tables import (
@@ -39,7 +40,7 @@ from .tables import (
 
 Db = Engine | Session
 LIVE = (AgreementStatus.concluded.value, AgreementStatus.abolition_pending.value)
-_LIGHT = defer(ZoneRow.state_json, raiseload=True)  # type: ignore[arg-type]
+_LIGHT = defer(ZoneRow.state_zlib, raiseload=True)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -122,7 +123,7 @@ def get_zone(
 def zone_detail(row: ZoneRow, audit: list[AuditRow]) -> ZoneDetail:
     """The detail of a fully loaded row and its audit rows (oldest first), for callers that
     read them in a session of their own along with other rows."""
-    state = ZoneState.model_validate_json(row.state_json)
+    state = stored_state(row.state_zlib)
     state.timeline = [timeline_entry(a) for a in audit if a.result == "accepted" and a.seq is not None]
     if state.timeline:  # a row written before timeline_seq existed
         state.timeline_seq = max(state.timeline_seq, state.timeline[-1].seq)
@@ -394,7 +395,7 @@ def national_kpis(
     db: Db, programme: str | None = None
 ) -> list[tuple[str, list[KpiDefinition], list[KpiActual]]]:
     """(zone id, KPI definitions, actuals) for every formed zone that has not ended."""
-    q = select(ZoneRow.id, ZoneRow.state_json).where(
+    q = select(ZoneRow.id, ZoneRow.state_zlib).where(
         ZoneRow.formed_on.is_not(None), ZoneRow.ended_on.is_(None)
     )
     if programme:
@@ -403,6 +404,6 @@ def national_kpis(
         rows = s.exec(q.order_by(ZoneRow.id)).all()
     out = []
     for zone_id, raw in rows:
-        part = _KpiSlice.model_validate_json(raw)
+        part = _KpiSlice.model_validate_json(stored_json(raw))
         out.append((zone_id, list(part.kpis.values()), part.actuals))
     return out

@@ -8,7 +8,7 @@ while the worker's threads run the workflows. The flush spent 0.6 ms of CPU per 
 4.5 ms of wall time, and the acts waited for it (bench/README item 21). Here the batch's child
 tables, audit rows and copies travel as one JSON array per table, which SQLite's `json_each`
 unpacks inside the statement. The zone rows still go one by one (write_rows' fast path is one
-UPDATE, and packing the state's text would only escape it for SQLite to parse back).
+UPDATE, and the zone's compressed state is bytes, which JSON cannot carry).
 
 The rules are write_rows' (kenflow/db/projection.py), decided here in Python under the same
 lock: a zone is written only where the stored version is not newer, its child tables only where
@@ -130,8 +130,7 @@ def write_rows_together(
 
     The zone rows go one by one, as write_rows writes them: most acts change no child table,
     and their zone row is one UPDATE that also says whether the read model holds what the zone
-    last sent; the row carries the zone's state as text, which packing into JSON would escape
-    and SQLite parse back. The rest is packed per table: the child tables replaced, the audit
+    last sent; the row carries the zone's compressed state, bytes that JSON cannot carry. The rest is packed per table: the child tables replaced, the audit
     rows and the copies, one statement each for the batch."""
     dialect = conn.dialect
     ids = [r.zone_id for r in batch]
@@ -156,7 +155,7 @@ def write_rows_together(
             f"SELECT json_group_array(json_array(id, version, digest)) FROM zone WHERE {in_json('id')}",
             packed_ids,
         )
-        stored = {zid: Stored(version, digest or "", "") for zid, version, digest in json.loads(heads)}
+        stored = {zid: Stored(version, digest or "", b"") for zid, version, digest in json.loads(heads)}
         for rows in rest:
             out[rows.zone_id] = _write_zone_row(conn, rows, stored.get(rows.zone_id), now, replaced)
     statements = [

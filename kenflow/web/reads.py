@@ -30,13 +30,14 @@ from kenflow.policy import ZoneFacts
 from models.actor import Actor, Role
 from models.fiscal import fiscal_year_end, fiscal_year_of
 from models.kpi import KpiActual, KpiDefinition, KpiEvaluation, KpiStatus, evaluate
+from models.read_rows import stored_state
 from models.zone import TIMELINE_FIELDS, AgreementStatus, VisionStatus, ZoneState
 
-_LIGHT = defer(ZoneRow.state_json, raiseload=True)  # type: ignore[arg-type]
+_LIGHT = defer(ZoneRow.state_zlib, raiseload=True)  # type: ignore[arg-type]
 
 
 def zone_facts(engine: Engine, zone_id: str) -> ZoneFacts | None:
-    """Membership for the policy, from the light rows (no state_json parse)."""
+    """Membership for the policy, from the light rows (no state to decompress and parse)."""
     with Session(engine) as s:
         row = s.scalars(select(ZoneRow).options(_LIGHT).where(ZoneRow.id == zone_id)).first()
         if row is None:
@@ -303,5 +304,5 @@ def zone_states(engine: Engine, zone_ids: list[str]) -> dict[str, ZoneState]:
     if not zone_ids:
         return {}
     with Session(engine) as s:
-        rows = s.execute(select(ZoneRow.id, ZoneRow.state_json).where(col(ZoneRow.id).in_(zone_ids))).all()
-    return {zid: ZoneState.model_validate_json(js) for zid, js in rows}
+        rows = s.execute(select(ZoneRow.id, ZoneRow.state_zlib).where(col(ZoneRow.id).in_(zone_ids))).all()
+    return {zid: stored_state(blob) for zid, blob in rows}

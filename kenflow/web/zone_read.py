@@ -31,7 +31,7 @@ from kenflow.db import queries as Q
 from kenflow.db.tables import AuditRow, ZoneRow
 from kenflow.policy import ZoneFacts
 from models.actor import Actor, Role
-from models.zone import ZoneState
+from models.read_rows import stored_state
 
 from . import reads, views
 
@@ -92,7 +92,7 @@ class ZoneReads:
 
 def render(zone_id: str, row: Any, audit: list[AuditRow], actor: Actor, limit: int, today: date) -> bytes:
     """The body of GET /api/zones/{id}."""
-    state = ZoneState.model_validate_json(row.state_json)
+    state = stored_state(row.state_zlib)
     accepted = [a for a in audit if a.result == "accepted"]
     out: dict[str, Any] = {
         "zone": views.zone_summary(row),
