@@ -252,7 +252,7 @@ def stored_json(blob: bytes) -> bytes:
 
 def stored_state(blob: bytes) -> ZoneState:
     """The state a zone row's `state_zlib` holds (its timeline empty: the audit table has it)."""
-    return ZoneState.model_validate_json(zlib.decompress(blob))
+    return ZoneState.model_validate_json(stored_json(blob))
 
 
 class ProjectionRows(BaseModel):
