@@ -41,7 +41,7 @@ from kenflow.db.migrate import upgrade  # noqa: E402
 from kenflow.db.projection import write_projection, write_rows  # noqa: E402
 from models.lifecycle import initial_state, perform  # noqa: E402
 from models.projection import BaseMissing, ProjectionInput, SentSections  # noqa: E402
-from models.read_rows import ProjectionRows, notice_statuses, projection_rows  # noqa: E402
+from models.read_rows import ProjectionRows, Row, notice_statuses, projection_rows  # noqa: E402
 from models.zone import ZoneState  # noqa: E402
 
 
@@ -151,12 +151,14 @@ class RowsSender:
 
     def new_run(self) -> None:
         self.digests: dict[str, str] | None = None
+        self.rows: dict[str, list[Row]] | None = None
         self.statuses: dict[str, str] | None = None
 
     def send(self, state: ZoneState) -> ProjectionRows:
         statuses = notice_statuses(state)
-        rows = projection_rows(state, state.timeline[self.seq :], self.digests, self.statuses)
+        rows = projection_rows(state, state.timeline[self.seq :], self.digests, self.statuses, self.rows)
         self.seq, self.digests, self.statuses = len(state.timeline), rows.digests, statuses
+        self.rows = (self.rows or {}) | rows.children
         return rows
 
 

@@ -145,8 +145,7 @@ def child_tables(engine: Engine, zone_id: str) -> dict[str, list[tuple]]:
 
     out = {}
     with engine.connect() as conn:
-        for name, child in CHILDREN.items():
-            table = child.table
+        for name, table in CHILDREN.items():
             cols = [c for c in table.columns if c.name != "id"]
             rows = conn.execute(select(*cols).where(table.c.zone_id == zone_id)).all()
             out[name] = sorted(tuple(r) for r in rows)

@@ -19,7 +19,7 @@ from kenflow.db.migrate import upgrade
 from kenflow.db.projection import AUDIT, CHILDREN, NOTICE, ZONE, project, project_rows
 from models.notice import NoticeStatus
 from models.projection import BaseMissing
-from models.read_rows import ProjectionRows, notice_statuses, projection_rows
+from models.read_rows import ProjectionRows, Row, notice_statuses, projection_rows
 from tests.test_projection_delta import two_years
 
 
@@ -30,7 +30,7 @@ def received(rows: ProjectionRows) -> ProjectionRows:
 
 
 def everything(engine: Engine, zone_id: str) -> dict[str, Any]:
-    tables = {"zone": ZONE, "audit": AUDIT, "notice": NOTICE} | {n: c.table for n, c in CHILDREN.items()}
+    tables = {"zone": ZONE, "audit": AUDIT, "notice": NOTICE} | dict(CHILDREN)
     out: dict[str, Any] = {}
     with engine.connect() as conn:
         for name, table in tables.items():
@@ -46,16 +46,22 @@ def fresh(tmp_path: Path, name: str) -> Engine:
     return make_engine(url)
 
 
-def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("by", ["rows", "digests"])
+def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path, by: str) -> None:
+    """`by`: the zone keeps the rows it sent and compares them (as workflows/zone.py does), or
+    only their digests (and hashes every table on every act)."""
     life = two_years()
     reference = fresh(tmp_path, "reference")
     seen: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     sent: dict[str, str] | None = None
     sent_notices: dict[str, str] | None = None
+    sent_rows: dict[str, list[Row]] | None = None
     plans, copies = 0, 0
     for p in life.projections:
-        rows = projection_rows(p.state, p.timeline, sent, sent_notices)
+        rows = projection_rows(p.state, p.timeline, sent, sent_notices, sent_rows if by == "rows" else None)
+        by_digest = projection_rows(p.state, p.timeline, sent, sent_notices)
+        assert (rows.digests, rows.children) == (by_digest.digests, by_digest.children)
         copies += len(rows.notices)
         seen.clear()
         assert project_rows(engine, received(rows)) is True
@@ -71,6 +77,7 @@ def test_rows_write_what_the_whole_state_writes(engine: Engine, tmp_path: Path) 
             assert seen[0].startswith("UPDATE zone SET"), seen[0]
             plans += 1
         sent, sent_notices = rows.digests, notice_statuses(p.state)
+        sent_rows = (sent_rows or {}) | rows.children
     assert plans and everything(engine, life.state.zone_id)["kpi_evaluation"]  # both were covered
     # None of this life's copies is delivered: each went to the read model once, not with every act
     assert copies == len({n.key for n in life.state.notices}) > 0

@@ -24,7 +24,7 @@ from tests.test_group_writer import as_zone, whole_and_partial
 from tests.test_projection_delta import two_years
 from tests.test_projection_rows import fresh, received
 
-TABLES = [ZONE, AUDIT, NOTICE, *(c.table for c in CHILDREN.values())]
+TABLES = [ZONE, AUDIT, NOTICE, *CHILDREN.values()]
 SIZES = [1, 3, 5, 2, 4]  # batch sizes, in turn
 
 
@@ -125,7 +125,7 @@ def test_other_databases_go_zone_by_zone(engine: Engine) -> None:
     assert (batch is None) == (engine.dialect.name != "sqlite")
 
 
-FLOAT_TABLE = CHILDREN["kpi_evaluation"].table
+FLOAT_TABLE = CHILDREN["kpi_evaluation"]
 
 
 _ENGINES: dict[str, Engine] = {}

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from models.lifecycle import ActRefused, check, initial_state, perform, validate_start
     from models.notice import BatchOutcome, DeliveryOutcome, Notice, NoticeBatch, NoticeStatus
     from models.projection import BASE_MISSING, ProjectionInput, SentSections
-    from models.read_rows import ProjectionRows, notice_statuses, projection_rows
+    from models.read_rows import ProjectionRows, Row, notice_statuses, projection_rows
     from models.zone import TimelineEntry, ZoneState
     from models.zone_input import ZoneInput
     from workflows.search import zone_search_attributes
@@ -143,6 +143,7 @@ class ZoneWorkflow:
         self._projected_seq = 0
         self._sent = SentSections()
         self._sent_digests: dict[str, str] | None = None  # the child tables' digests as last sent
+        self._sent_rows: dict[str, list[Row]] | None = None  # and their rows
         self._sent_notices: dict[str, str] | None = None  # the copies' statuses as last sent
         self._projecting = asyncio.Lock()
         self._search_attributes: TypedSearchAttributes | None = None
@@ -260,7 +261,7 @@ class ZoneWorkflow:
         async with self._projecting:
             once = _patched(NOTICES_ONCE_PATCH)
             statuses = notice_statuses(self.state) if once else None
-            rows = projection_rows(self.state, new, self._sent_digests, self._sent_notices)
+            rows = projection_rows(self.state, new, self._sent_digests, self._sent_notices, self._sent_rows)
             try:
                 await self._write_rows(rows)
             except (ActivityError, ApplicationError) as err:
@@ -269,6 +270,7 @@ class ZoneWorkflow:
                 rows = projection_rows(self.state, new, None)  # the read model lost rows: send all
                 await self._write_rows(rows)
             self._sent_digests = rows.digests
+            self._sent_rows = (self._sent_rows or {}) | rows.children  # the others are unchanged
             self._sent_notices = statuses
 
     async def _write_rows(self, rows: ProjectionRows) -> None:

@@ -16,8 +16,8 @@ Ordering and idempotency:
   (which also settles two first projections of a new zone racing on PostgreSQL), so an older
   version arriving late changes nothing. Equal versions are rewritten because a notice's
   status can change without a version bump.
-- The zone row keeps a digest per child table (of the state's sections its rows come from), so
-  a child table whose rows did not change is not rewritten (most acts touch one, if any).
+- The zone row keeps a digest per child table (of its rows), so a child table whose rows did
+  not change is not rewritten (most acts touch one, if any).
 - Audit rows (one per timeline entry) are inserted ON CONFLICT (zone_id, seq) DO NOTHING and
   notices ON CONFLICT (key) DO NOTHING, except that a notice the workflow has given up on
   (failed) marks a still-pending row failed. A delivered row is never touched. Both happen
@@ -49,8 +49,9 @@ from models.read_rows import (
     ProjectionRows,
     Row,
     audit_rows,
-    child_digests,
+    child_rows,
     notice_rows,
+    rows_digest,
     state_zlib,
     stored_json,
     zone_columns,
@@ -83,21 +84,15 @@ ZONE, AUDIT, NOTICE = _t(ZoneRow), _t(AuditRow), _t(NoticeRow)
 # --------------------------------------------------------------------------- rows from the state
 
 
-class Child(NamedTuple):
-    table: Table
-    rows: Callable[[ZoneState], list[Row]]
-
-
-CHILDREN: dict[str, Child] = {
-    name: Child(table, CHILD_ROWS[name].rows)
-    for name, table in {
-        "member": _t(ZoneMemberRow),
-        "agreement": _t(AgreementRow),
-        "vision": _t(VisionRow),
-        "kpi": _t(KpiRow),
-        "kpi_evaluation": _t(KpiEvaluationRow),
-    }.items()
+# The child tables of models.read_rows.CHILD_ROWS.
+CHILDREN: dict[str, Table] = {
+    "member": _t(ZoneMemberRow),
+    "agreement": _t(AgreementRow),
+    "vision": _t(VisionRow),
+    "kpi": _t(KpiRow),
+    "kpi_evaluation": _t(KpiEvaluationRow),
 }
+assert CHILDREN.keys() == CHILD_ROWS.keys()
 
 
 def zone_row(state: ZoneState, version: int, updated_at: datetime) -> Row:
@@ -145,9 +140,9 @@ def _statements(dialect: str) -> dict[str, Any]:
         )
     out["audit"] = ins(AUDIT).on_conflict_do_nothing(index_elements=[AUDIT.c.zone_id, AUDIT.c.seq])
     zone_id = sa.bindparam("zone_id")
-    for name, child in CHILDREN.items():
-        out[f"delete {name}"] = sa.delete(child.table).where(child.table.c.zone_id == zone_id)
-        out[f"insert {name}"] = sa.insert(child.table)
+    for name, table in CHILDREN.items():
+        out[f"delete {name}"] = sa.delete(table).where(table.c.zone_id == zone_id)
+        out[f"insert {name}"] = sa.insert(table)
     # "stored" with the state for a delta's kept sections; "stored head" without it for rows,
     # which need only the version and the digests (a bulk-imported zone's state is MBs).
     for name, stored in (
@@ -274,14 +269,15 @@ def write_projection(conn: Connection, inp: ProjectionInput, now: datetime | Non
     if state is not None and (stored is None or stored.version <= inp.version):
         updated_at = entries[-1].at if entries else (now or utcnow())
         row = zone_row(state, inp.version, updated_at)
+        built = child_rows(state)
         written = _write_zone(
             conn,
             inp.zone_id,
             row,
-            child_digests(state),
+            {name: rows_digest(rows) for name, rows in built.items()},
             _digests_of(stored),
             not entries,
-            lambda n: CHILDREN[n].rows(state),
+            built.__getitem__,
         )
     _insert_audit(conn, audit_rows(inp.zone_id, entries))
     insert_notices(conn, notice_rows(state or inp.state))
@@ -382,7 +378,7 @@ def _write_rows(conn: Connection, rows: ProjectionRows, now: datetime | None) ->
             rows.digests,
             old,
             not rows.audit,
-            lambda n: _typed(CHILDREN[n].table, rows.children[n]),
+            lambda n: _typed(CHILDREN[n], rows.children[n]),
         )
     return written
 

@@ -159,7 +159,7 @@ def write_rows_together(
         for rows in rest:
             out[rows.zone_id] = _write_zone_row(conn, rows, stored.get(rows.zone_id), now, replaced)
     statements = [
-        (f'DELETE FROM "{CHILDREN[name].table.name}" WHERE {in_json("zone_id")}', json.dumps(zone_ids))
+        (f'DELETE FROM "{CHILDREN[name].name}" WHERE {in_json("zone_id")}', json.dumps(zone_ids))
         for name, zone_ids in replaced.items()
         if zone_ids
     ]
@@ -203,7 +203,7 @@ class _Parts(NamedTuple):
         audit = _pack(dialect, AUDIT, _typed(AUDIT, rows.audit), AUDIT_CONFLICT)
         notices = _pack(dialect, NOTICE, _typed(NOTICE, rows.notices), NOTICE_CONFLICT)
         children = {
-            name: _pack(dialect, CHILDREN[name].table, _typed(CHILDREN[name].table, table_rows))
+            name: _pack(dialect, CHILDREN[name], _typed(CHILDREN[name], table_rows))
             for name, table_rows in rows.children.items()
         }
         if audit is None or notices is None or any(c is None for c in children.values()):
