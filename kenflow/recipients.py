@@ -187,11 +187,15 @@ def recipient_in(conn: Connection, recipient_id: str) -> Recipient | None:
     return recipients_in(conn, [recipient_id]).get(recipient_id)
 
 
+_RECIPIENT: sa.Table = RecipientRow.__table__  # type: ignore[attr-defined]
+# Built once: the sender runs it for every batch of copies
+_RECIPIENTS_IN = sa.select(_RECIPIENT).where(_RECIPIENT.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
 def recipients_in(conn: Connection, recipient_ids: list[str]) -> dict[str, Recipient]:
     """The registered entries among `recipient_ids`, in one Core select on the caller's
     connection (the sender asks once per batch of copies, so it skips the ORM's session)."""
-    table = RecipientRow.__table__  # type: ignore[attr-defined]
-    rows = conn.execute(sa.select(table).where(table.c.id.in_(set(recipient_ids)))).all()
+    rows = conn.execute(_RECIPIENTS_IN, {"ids": list(set(recipient_ids))}).all()
     return {r.id: _to_model(r) for r in rows}  # type: ignore[arg-type]
 
 
