@@ -66,7 +66,7 @@ def test_state_survives_down_and_up(db_url: str, life: Replay) -> None:
             assert current_revision(conn) == head_revision()
         assert _rows(engine) == before  # no child row went with the rebuilt zone table
         (blob,) = _state_column(engine).values()
-        assert stored_state(blob) == life.state.model_copy(update={"timeline": []})
+        assert stored_state(blob) == life.state.model_copy(update={"timeline": [], "notices": []})
     finally:
         engine.dispose()
 

@@ -6,18 +6,20 @@ PostgreSQL; the read model is written by the real projection."""
 
 from __future__ import annotations
 
+import json
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from kenflow.auth import issue_token
 from kenflow.db.audit import record_refusal
-from kenflow.db.projection import project
+from kenflow.db.projection import NOTICE, ZONE, project
 from kenflow.settings import Settings
 from kenflow.web.app import create_app
 from kenflow.web.reads import own_recipient
@@ -177,6 +179,7 @@ async def test_a_change_that_moves_no_version_is_shown(
     settled.timeline = []
     assert settled.state.version == last.state.version
     project(engine, settled)
+    sender_records(engine, [n.key for n in last.state.notices[1:]], NoticeStatus.delivered)
 
     after = await http.get(f"/api/zones/{zid}", headers={**ministry, "If-None-Match": before.headers["etag"]})
     assert after.status_code == 200
@@ -185,3 +188,37 @@ async def test_a_change_that_moves_no_version_is_shown(
     assert [(n["key"], n["status"]) for n in body["state"]["notices"]] == [(failed.key, "failed")]
     assert any("送付失敗" in o["what"] for o in body["overdue"])
     assert after.content == fresh(engine, zid, "ministry", None)
+
+
+def sender_records(engine: Engine, keys: list[str], status: NoticeStatus) -> None:
+    """What the sender (activities/delivery.py) records of an attempt: the copies' new status."""
+    with engine.begin() as conn:
+        conn.execute(update(NOTICE).where(NOTICE.c.key.in_(keys)).values(status=status.value))
+
+
+async def test_copies_come_from_the_notice_table(
+    http: httpx.AsyncClient, engine: Engine, life: Replay
+) -> None:
+    """The zone row's state leaves its copies out (they were most of a forming zone's state);
+    a read lists the zone's notice rows not yet delivered, so a delivery the sender records
+    shows at the next read, before the zone projects again, and a kept body is not reused."""
+    last = life.projections[-1]
+    project(engine, last)
+    zid, ministry = life.state.zone_id, auth(engine, "ministry", None)
+    with engine.connect() as conn:
+        stored = json.loads(zlib.decompress(conn.execute(select(ZONE.c.state_zlib)).scalar_one()))
+    assert "notices" not in stored and "timeline" not in stored
+    keys = [n.key for n in sorted(last.state.notices, key=lambda n: (n.created_at, n.key))]
+    assert len(keys) >= 2
+    before = await http.get(f"/api/zones/{zid}", headers=ministry)
+    assert [n["key"] for n in before.json()["state"]["notices"]] == keys  # oldest first
+
+    sender_records(engine, keys[:1], NoticeStatus.delivered)
+    after = await http.get(f"/api/zones/{zid}", headers={**ministry, "If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert [n["key"] for n in after.json()["state"]["notices"]] == keys[1:]
+    assert after.content == fresh(engine, zid, "ministry", None)
+
+    sender_records(engine, keys[1:2], NoticeStatus.failed)  # the zone has not projected it yet
+    failed = (await http.get(f"/api/zones/{zid}", headers=ministry)).json()["state"]["notices"]
+    assert [(n["key"], n["status"]) for n in failed[:1]] == [(keys[1], "failed")]

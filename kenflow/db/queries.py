@@ -15,13 +15,14 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
 from models.actor import Actor, Role
 from models.codes import normalize_municipality_code, normalize_prefecture
 from models.kpi import KpiActual, KpiDefinition
+from models.notice import Notice, NoticeStatus
 from models.programme import Programme
 from models.read_rows import stored_json, stored_state
 from models.zone import AgreementStatus, TimelineEntry, ZoneState
@@ -33,6 +34,7 @@ from .tables import (
     KpiEvaluationRow,
     KpiRow,
     MunicipalityRow,
+    NoticeRow,
     VisionRow,
     ZoneMemberRow,
     ZoneRow,
@@ -117,13 +119,38 @@ def get_zone(
         if row is None:
             return None
         audit = zone_timeline(s, zone_id, include_refused, limit=limit)
-    return zone_detail(row, audit)
+        notices = unsettled_notices(s, [zone_id])[zone_id]
+    return zone_detail(row, audit, notices)
 
 
-def zone_detail(row: ZoneRow, audit: list[AuditRow]) -> ZoneDetail:
-    """The detail of a fully loaded row and its audit rows (oldest first), for callers that
-    read them in a session of their own along with other rows."""
+_NOTICE = NoticeRow.__table__  # type: ignore[attr-defined]
+_UNSETTLED = (
+    select(_NOTICE)
+    .where(
+        _NOTICE.c.zone_id.in_(bindparam("zone_ids", expanding=True)),
+        _NOTICE.c.status != NoticeStatus.delivered.value,
+    )
+    .order_by(_NOTICE.c.created_at, _NOTICE.c.key)
+)
+
+
+def unsettled_notices(db: Db, zone_ids: list[str]) -> dict[str, list[Notice]]:
+    """Each zone's copies not yet delivered (pending, or failed for good), oldest first: what
+    the zone's own state lists, which its row leaves out (models.read_rows.NOT_STORED). The
+    sender keeps these rows current, so a read shows a delivery before the zone projects it."""
+    out: dict[str, list[Notice]] = {zid: [] for zid in zone_ids}
+    if zone_ids:
+        with _session(db) as s:
+            for r in s.execute(_UNSETTLED, {"zone_ids": list(zone_ids)}).mappings():
+                out[r["zone_id"]].append(Notice.model_validate(dict(r)))
+    return out
+
+
+def zone_detail(row: ZoneRow, audit: list[AuditRow], notices: list[Notice]) -> ZoneDetail:
+    """The detail of a fully loaded row, its audit rows (oldest first) and its unsettled
+    notices, for callers that read them in a session of their own along with other rows."""
     state = stored_state(row.state_zlib)
+    state.notices = notices
     state.timeline = [timeline_entry(a) for a in audit if a.result == "accepted" and a.seq is not None]
     if state.timeline:  # a row written before timeline_seq existed
         state.timeline_seq = max(state.timeline_seq, state.timeline[-1].seq)
@@ -375,6 +402,7 @@ __all__: Sequence[str] = [
     "timeline_page",
     "zone_agreements",
     "zone_detail",
+    "unsettled_notices",
     "accepted_count",
     "zone_kpis",
     "zone_members",

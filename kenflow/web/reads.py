@@ -305,4 +305,7 @@ def zone_states(engine: Engine, zone_ids: list[str]) -> dict[str, ZoneState]:
         return {}
     with Session(engine) as s:
         rows = s.execute(select(ZoneRow.id, ZoneRow.state_zlib).where(col(ZoneRow.id).in_(zone_ids))).all()
-    return {zid: stored_state(blob) for zid, blob in rows}
+        states = {zid: stored_state(blob) for zid, blob in rows}
+        for zid, notices in Q.unsettled_notices(s, list(states)).items():
+            states[zid].notices = notices
+    return states

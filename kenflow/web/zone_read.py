@@ -3,10 +3,11 @@
 The zone is the most read resource: everyone in a zone watches it, and each read parsed the
 zone's state (tens of KB after some years), built an ORM object per timeline row and encoded
 the lot, ~10 ms of CPU for a ten-year zone. What a body shows comes from the zone's row (its
-columns and its state's JSON) and its newest audit rows. So every read first fetches the row
-and the newest audit row's id, one indexed query, and fingerprints them; a body already
-rendered from the same fingerprint, for the same kind of reader and the same day, is sent
-again as it was. Not the version alone: a delivery that settles changes the state's copies
+columns and its state's JSON), its newest audit rows and its copies still to go (notice rows
+not yet delivered). So every read first fetches the row, the newest audit row's id and how
+many of its copies are pending and failed, one indexed query, and fingerprints them; a body
+already rendered from the same fingerprint, for the same kind of reader and the same day, is
+sent again as it was. Not the version alone: a delivery that settles changes the copies
 without moving it, and a refusal (seen by the ministry) is an audit row only. The
 fingerprint is taken on every request, so a kept body is never older than the read model,
 and each web process keeps its own (nothing to invalidate across processes).
@@ -28,9 +29,10 @@ from sqlalchemy import Engine, bindparam, func, select
 from sqlmodel import Session
 
 from kenflow.db import queries as Q
-from kenflow.db.tables import AuditRow, ZoneRow
+from kenflow.db.tables import AuditRow, NoticeRow, ZoneRow
 from kenflow.policy import ZoneFacts
 from models.actor import Actor, Role
+from models.notice import Notice, NoticeStatus
 from models.read_rows import stored_state
 
 from . import reads, views
@@ -40,11 +42,22 @@ MAX_BYTES = 32 * 1024 * 1024  # bodies kept per web process (a ten-year zone's i
 _BODY = TypeAdapter(dict[str, Any])  # FastAPI's own encoding of the dict this route returned
 _ZONE = ZoneRow.__table__  # type: ignore[attr-defined]
 _HEAD = select(func.max(AuditRow.id)).where(AuditRow.zone_id == bindparam("zone_id")).scalar_subquery()
-_STAMPED = select(_ZONE, _HEAD.label("audit_head")).where(_ZONE.c.id == bindparam("zone_id"))
+
+
+def _copies(status: NoticeStatus) -> Any:
+    """How many of the zone's copies have `status`: the copies still to go come from the notice
+    table (Q.unsettled_notices), which the sender updates without the zone projecting."""
+    zone, of = NoticeRow.zone_id == bindparam("zone_id"), NoticeRow.status == status.value
+    return select(func.count()).where(zone, of).scalar_subquery().label(f"copies_{status.value}")
+
+
+_STAMPED = select(
+    _ZONE, _HEAD.label("audit_head"), _copies(NoticeStatus.pending), _copies(NoticeStatus.failed)
+).where(_ZONE.c.id == bindparam("zone_id"))
 
 
 def fingerprint(row: Any) -> bytes:
-    """Of every column of the zone's row and its newest audit row id."""
+    """Of every column of the zone's row, its newest audit row id and its copies' counts."""
     return hashlib.blake2b("\x1f".join(map(str, row)).encode(), digest_size=16).digest()
 
 
@@ -82,7 +95,8 @@ class ZoneReads:
             # Read after the row: the audit rows rendered are at least as new as the key says.
             facts = reads.zone_facts_of(s, row)
             audit = Q.zone_timeline(s, zone_id, ministry, limit=limit)
-        body = render(zone_id, row, audit, actor, limit, today)
+            notices = Q.unsettled_notices(s, [zone_id])[zone_id]
+        body = render(zone_id, row, audit, notices, actor, limit, today)
         made = ZoneBody(facts, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
         if len(body) < MAX_BYTES // 8:
             with self._lock:
@@ -90,9 +104,18 @@ class ZoneReads:
         return made
 
 
-def render(zone_id: str, row: Any, audit: list[AuditRow], actor: Actor, limit: int, today: date) -> bytes:
+def render(
+    zone_id: str,
+    row: Any,
+    audit: list[AuditRow],
+    notices: list[Notice],
+    actor: Actor,
+    limit: int,
+    today: date,
+) -> bytes:
     """The body of GET /api/zones/{id}."""
     state = stored_state(row.state_zlib)
+    state.notices = notices
     accepted = [a for a in audit if a.result == "accepted"]
     out: dict[str, Any] = {
         "zone": views.zone_summary(row),
