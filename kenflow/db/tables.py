@@ -54,8 +54,9 @@ ZONE_FK = "zone.id"
 
 
 class ZoneRow(SQLModel, table=True):
-    """One row per zone workflow; `state_zlib` is the whole ZoneState without its timeline, as
-    zlib-compressed JSON (read it with models.read_rows.stored_state).
+    """One row per zone workflow; `state_zlib` is the ZoneState without its timeline and its
+    copies still to go (the audit and notice tables hold them), as zlib-compressed JSON (read
+    it with models.read_rows.stored_state, the copies with queries.unsettled_notices).
 
     Compressed because every accepted act rewrites it: ~20 KB of text after ten fiscal years
     against ~3 KB, the bytes the zone already sends, so the writer neither inflates them nor
