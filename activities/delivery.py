@@ -200,7 +200,6 @@ class DeliveryActivities:
             for p in plans
         ]
         delivered = [p.notice.key for p in plans if p.outcome == "delivered"]
-        count = _ATTEMPTS_PLUS_ONE
         with writing(self.engine) as conn:
             if not _record_packed(conn, notices, tried, delivered, now):
                 insert_notices(conn, notices)  # attempts need their notice first
@@ -210,7 +209,7 @@ class DeliveryActivities:
                         sa.update(NOTICE)
                         .where(NOTICE.c.key.in_(delivered))
                         .values(
-                            attempts=count,
+                            attempts=_ATTEMPTS_PLUS_ONE,
                             status=NoticeStatus.delivered.value,
                             delivered_at=now,
                             failure=None,
@@ -229,7 +228,9 @@ class DeliveryActivities:
                 else:
                     continue
                 conn.execute(
-                    sa.update(NOTICE).where(NOTICE.c.key == p.notice.key).values(attempts=count, **values)
+                    sa.update(NOTICE)
+                    .where(NOTICE.c.key == p.notice.key)
+                    .values(attempts=_ATTEMPTS_PLUS_ONE, **values)
                 )
 
 

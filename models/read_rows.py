@@ -227,9 +227,9 @@ def rows_digest(rows: list[Row]) -> str:
     return hashlib.blake2b(pydantic_core.to_json(rows), digest_size=12).hexdigest()
 
 
-def child_digests(state: ZoneState) -> dict[str, str]:
-    """One digest per child table, of its rows."""
-    return {name: rows_digest(rows) for name, rows in child_rows(state).items()}
+def child_digests(children: dict[str, list[Row]]) -> dict[str, str]:
+    """One digest per child table, of its rows (child_rows or some of them)."""
+    return {name: rows_digest(rows) for name, rows in children.items()}
 
 
 # What the zone row's state leaves out, each kept in a table of its own: the timeline (audit)
@@ -312,7 +312,7 @@ def projection_rows(
         children = {n: r for n, r in built.items() if n not in sent or sent_rows.get(n) != r}
         digests = {n: rows_digest(children[n]) if n in children else sent[n] for n in built}
     else:
-        digests = {n: rows_digest(r) for n, r in built.items()}
+        digests = child_digests(built)
         children = {n: r for n, r in built.items() if sent is None or sent.get(n) != digests[n]}
     return ProjectionRows(
         zone_id=state.zone_id,

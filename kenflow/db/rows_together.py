@@ -130,8 +130,9 @@ def write_rows_together(
 
     The zone rows go one by one, as write_rows writes them: most acts change no child table,
     and their zone row is one UPDATE that also says whether the read model holds what the zone
-    last sent; the row carries the zone's compressed state, bytes that JSON cannot carry. The rest is packed per table: the child tables replaced, the audit
-    rows and the copies, one statement each for the batch."""
+    last sent; the row carries the zone's compressed state, bytes that JSON cannot carry. The
+    rest is packed per table: the child tables replaced, the audit rows and the copies, one
+    statement each for the batch."""
     dialect = conn.dialect
     ids = [r.zone_id for r in batch]
     if dialect.name != "sqlite" or len(set(ids)) != len(ids):
