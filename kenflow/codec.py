@@ -25,7 +25,13 @@ from collections.abc import Sequence
 
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+)
 
 ENCODING = b"binary/zlib"
 # Below this many serialized bytes a payload is left readable: acts and their answers are a few
@@ -39,7 +45,7 @@ LEVEL = 1
 MAX_INFLATED = 32 * 1024 * 1024
 
 
-class ZlibCodec(PayloadCodec):
+class ZlibCodec(PayloadCodec, WithSerializationContext):
     """Compresses payloads of THRESHOLD bytes or more, where that makes them smaller."""
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -48,11 +54,29 @@ class ZlibCodec(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [decompress(p) for p in payloads]
 
+    def with_context(self, context: SerializationContext) -> PayloadCodec:
+        """A local activity's input never reaches the server (it stays in the worker, and its
+        result is recorded small), so compressing the rows a projection writes would only cost
+        CPU on both ends of one process."""
+        if isinstance(context, ActivitySerializationContext) and context.is_local:
+            return _LOCAL
+        return self
+
+
+class _LocalCodec(ZlibCodec):
+    """Leaves what it sends as it is; still reads compressed payloads (from any other worker)."""
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+_LOCAL = _LocalCodec()
+
 
 def compress(payload: Payload) -> Payload:
-    raw = payload.SerializeToString()
-    if len(raw) < THRESHOLD:
+    if payload.ByteSize() < THRESHOLD:  # most payloads; cheaper than serializing them to see
         return payload
+    raw = payload.SerializeToString()
     packed = zlib.compress(raw, LEVEL)
     if len(packed) >= len(raw):
         return payload

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from temporalio.api.common.v1 import Payload
+from temporalio.converter import ActivitySerializationContext
 
-from kenflow.codec import ENCODING, MAX_INFLATED, THRESHOLD, compress, decompress
+from kenflow.codec import DATA_CONVERTER, ENCODING, MAX_INFLATED, THRESHOLD, compress, decompress
 from tests import factories as f
 from tests.web_fixtures import LiveStack, WebStack, jst_today
 
@@ -78,6 +79,28 @@ def test_a_payload_that_would_inflate_past_the_cap_is_refused() -> None:
     truncated = Payload(metadata={"encoding": ENCODING}, data=compress(_json("y" * 5000)).data[:-8])
     with pytest.raises(ValueError, match="truncated"):
         decompress(truncated)
+
+
+async def test_a_local_activitys_payloads_are_sent_as_they_are_and_read_either_way() -> None:
+    """The projection's rows go from the zone to its local activity inside one worker."""
+
+    def context(local: bool) -> ActivitySerializationContext:
+        return ActivitySerializationContext(
+            namespace="default",
+            activity_id="1",
+            activity_type="project_rows",
+            activity_task_queue="kenflow",
+            workflow_id=ZONE,
+            workflow_type="Zone",
+            is_local=local,
+        )
+
+    rows = {"state": "圏域の状態" * 500}
+    local, remote = DATA_CONVERTER.with_context(context(True)), DATA_CONVERTER.with_context(context(False))
+    assert [p.metadata["encoding"] for p in await local.encode([rows])] == [b"json/plain"]
+    packed = await remote.encode([rows])
+    assert [p.metadata["encoding"] for p in packed] == [ENCODING]
+    assert await local.decode(packed, [dict]) == [rows]
 
 
 # --------------------------------------------------------------------------- the endpoint
