@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -34,7 +34,6 @@ from bench import scenario as S  # noqa: E402
 from bench.baseline import BaselineAct, BaselineStart, BaselineWorkflow  # noqa: E402
 from bench.measure import CpuMeter, Timings, WorkerProcess, percentile, pool, quiesce  # noqa: E402
 from bench.servers import Server, open_server  # noqa: E402
-from kenflow.codec import DATA_CONVERTER  # noqa: E402
 from kenflow.db.migrate import upgrade  # noqa: E402
 from kenflow.service import ZoneService  # noqa: E402
 from models import acts as A  # noqa: E402
@@ -93,9 +92,7 @@ class Kenflow:
         self.server, self.t = server, Timings()
         self.db = f"sqlite:///{workdir / 'kenflow.db'}"
         self.workdir = workdir
-        # the server's connection, with kenflow's converter (the baseline's client has no codec)
-        client = Client(**{**server.client.config(), "data_converter": DATA_CONVERTER})
-        self.service = ZoneService(client, self.task_queue)
+        self.service = ZoneService(server.client, self.task_queue)
         upgrade(self.db)
 
     def worker(self) -> WorkerProcess:

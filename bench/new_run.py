@@ -26,13 +26,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, WorkflowInstance, WorkflowInstanceDetails
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kenflow.codec import DATA_CONVERTER  # noqa: E402
 from kenflow.sandbox import CompiledSandboxRunner  # noqa: E402
 from worker import compile_workflow_module  # noqa: E402
 from workflows.zone import ZoneWorkflow  # noqa: E402
@@ -54,7 +54,9 @@ class TimedRunner(CompiledSandboxRunner):
 async def main(args: argparse.Namespace, text: str) -> dict:
     compile_workflow_module()  # as the worker does at start
     runner = TimedRunner()
-    replayer = Replayer(workflows=[ZoneWorkflow], workflow_runner=runner, data_converter=DATA_CONVERTER)
+    replayer = Replayer(
+        workflows=[ZoneWorkflow], workflow_runner=runner, data_converter=pydantic_data_converter
+    )
 
     async def histories(n: int) -> AsyncIterator[WorkflowHistory]:
         for i in range(n):

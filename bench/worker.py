@@ -49,11 +49,7 @@ async def main(args: argparse.Namespace) -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
-    from kenflow.codec import DATA_CONVERTER
-
-    # kenflow's compresses large payloads (kenflow/codec.py); the baseline's payloads are bare
-    converter = DATA_CONVERTER if args.kind == "kenflow" else pydantic_data_converter
-    client = await Client.connect(args.address, data_converter=converter)
+    client = await Client.connect(args.address, data_converter=pydantic_data_converter)
     if args.kind == "kenflow":
         import worker as kenflow_worker
         from kenflow.db.engine import make_engine

@@ -70,12 +70,6 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Signs session cookies; default: a file in data_dir"
     )
-    codec_origins: str = Field(
-        default="",
-        description="Further origins (comma-separated) whose Temporal Web UI may call kenflow's "
-        "codec endpoint /codec, e.g. https://cloud.temporal.io or your cluster's UI; the "
-        "embedded UI of `kenflow up` may always",
-    )
 
     # Calendar (APScheduler)
     token_cache_seconds: float = Field(

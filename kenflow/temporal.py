@@ -1,7 +1,7 @@
 """Connecting to Temporal: embedded dev server, a self-hosted cluster, or Temporal Cloud.
 
-Everything goes through kenflow's data converter (`kenflow/codec.py`): pydantic models are the
-single input and output of every workflow, update and activity, and large payloads are compressed.
+Everything goes through the pydantic data converter so pydantic models are the single input
+and output of every workflow, update and activity.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.search import ALL_KEYS
 
-from .codec import DATA_CONVERTER
 from .settings import Settings
 
 _INDEXED = {
@@ -39,7 +39,7 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         tls=tls,
         api_key=settings.temporal_api_key,
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
     )
 
 

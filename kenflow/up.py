@@ -138,8 +138,6 @@ def start_temporal(settings: Settings, nice: int = 0) -> subprocess.Popen[bytes]
         str(settings.temporal_port),
         "--ui-port",
         str(settings.temporal_ui_port),
-        "--ui-codec-endpoint",  # the UI reads compressed payloads through kenflow (kenflow/codec.py)
-        f"http://{settings.host}:{settings.web_port}/codec",
         "--namespace",
         settings.temporal_namespace,
         "--log-level",

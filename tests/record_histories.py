@@ -19,9 +19,9 @@ from datetime import date
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from kenflow.codec import DATA_CONVERTER
 from kenflow.service import Refused
 from kenflow.temporal import register_search_attributes
 from models import acts as A
@@ -181,7 +181,7 @@ def _server(name: str, test_server: str) -> AbstractAsyncContextManager[Workflow
 @asynccontextmanager
 async def _time_skipping(test_server: str) -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server, data_converter=DATA_CONVERTER
+        test_server_existing_path=test_server, data_converter=pydantic_data_converter
     ) as env:
         yield env
 

@@ -12,10 +12,10 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from kenflow.codec import DATA_CONVERTER
 from kenflow.temporal import register_search_attributes
 from models.municipality import Municipality, MunicipalityKind
 from models.zone import AgreementStatus
@@ -38,7 +38,7 @@ def suggesting_server() -> AbstractAsyncContextManager[WorkflowEnvironment]:
     return dev_server(
         "--dynamic-config-value",
         f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
     )
 
 
@@ -154,7 +154,7 @@ async def test_a_run_waiting_for_its_copies_starts_no_more(dev_env, tmp_path) ->
     ]
     # and the runs replay on the current code
     replayer = Replayer(
-        workflows=[ZoneWorkflow], workflow_runner=workflow_runner(), data_converter=DATA_CONVERTER
+        workflows=[ZoneWorkflow], workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
     )
     for run in runs:
         await replayer.replay_workflow(run)

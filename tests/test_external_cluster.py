@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 from sqlmodel import Session, select
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from kenflow.codec import DATA_CONVERTER
 from kenflow.db.engine import make_engine
 from kenflow.db.tables import MunicipalityRow, ZoneRow
 from kenflow.service import ZoneService
@@ -37,7 +37,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 async def cluster():
     """A Temporal server kenflow did not start: the stand-in for a team's own cluster."""
-    async with dev_server(data_converter=DATA_CONVERTER) as env:
+    async with dev_server(data_converter=pydantic_data_converter) as env:
         await register_search_attributes(env.client)
         yield env
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from kenflow.codec import DATA_CONVERTER
 from kenflow.sandbox import workflow_runner
 from workflows.zone import ZoneInput, ZoneWorkflow
 
@@ -34,7 +34,7 @@ def test_a_history_for_every_phase_is_recorded() -> None:
 async def test_history_replays(path: Path) -> None:
     # the runner the worker uses (kenflow/sandbox.py), so a replay runs what a worker runs
     replayer = Replayer(
-        workflows=[ZoneWorkflow], data_converter=DATA_CONVERTER, workflow_runner=workflow_runner()
+        workflows=[ZoneWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
     )
     result = await replayer.replay_workflow(load(path))  # raises on any replay failure
     assert result.replay_failure is None
@@ -52,7 +52,7 @@ class ReorderedZone:
 async def test_a_nondeterministic_change_is_caught() -> None:
     replayer = Replayer(
         workflows=[ReorderedZone],
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     with pytest.raises(NondeterminismError):

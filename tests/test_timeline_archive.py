@@ -4,15 +4,15 @@ packed at continue-as-new come back whole, in order, through the payload a run h
 from __future__ import annotations
 
 from pydantic import TypeAdapter
+from temporalio.contrib.pydantic import pydantic_data_converter
 
-from kenflow.codec import DATA_CONVERTER
 from models.read_rows import state_json
 from models.zone import TimelineEntry
 from tests.test_projection_delta import two_years
 from workflows.zone import ZoneInput
 
 
-async def test_packed_runs_unpack_to_the_same_timeline_through_a_continue_as_new_payload() -> None:
+def test_packed_runs_unpack_to_the_same_timeline_through_a_continue_as_new_payload() -> None:
     life = two_years()
     state = life.state
     whole = list(state.timeline)
@@ -25,10 +25,8 @@ async def test_packed_runs_unpack_to_the_same_timeline_through_a_continue_as_new
     state.archive_timeline()  # a run that recorded nothing packs nothing
     state.timeline = later[5:]
     assert len(state.timeline_archive) == 2 and state.whole_timeline() == whole
-    # through the whole converter, as the worker hands it to the server: compressed (kenflow/codec.py)
-    sent = await DATA_CONVERTER.encode([ZoneInput(state=state)])
-    assert [p.metadata["encoding"] for p in sent] == [b"binary/zlib"]
-    (carried,) = await DATA_CONVERTER.decode(sent, [ZoneInput])
+    converter = pydantic_data_converter.payload_converter
+    (carried,) = converter.from_payloads(converter.to_payloads([ZoneInput(state=state)]), [ZoneInput])
     assert carried.state is not None and carried.state.whole_timeline() == whole
     assert carried.state.timeline_seq == whole[-1].seq
     # packed, ten entries are one bytes object (which the collector does not scan), and smaller

