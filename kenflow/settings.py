@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         "backlog empty when acts arrive in bursts (bench/README item 18).",
     )
 
+    delivery_rate: float = Field(
+        default=15.0,
+        ge=0,
+        le=1000,
+        description="Batches of copies each worker starts sending per second at most (0: no "
+        "limit). Acts go first: a burst of acts sets off copies faster than this, and they go "
+        "out just after it, instead of taking the worker and SQLite's one writer from the acts "
+        "(bench/README item 24).",
+    )
+
     # Embedded parts of `kenflow up` (localhost only)
     host: str = "127.0.0.1"
     temporal_port: int = 7233
