@@ -105,6 +105,27 @@ async def test_the_zone_worker_keeps_the_configured_workflow_polls_open(
     )
 
 
+async def test_the_copies_worker_is_paced_by_the_delivery_rate(
+    skip_env: WorkflowEnvironment, kf_db: KenflowDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies at most 15 batches a second by default, so a burst of acts is answered first
+    (bench/README item 24); the zones' own queue (acts, projections) is never paced."""
+    built = worker.build_worker(skip_env.client, kf_db.settings, kf_db.engine, task_queue="paced")
+    zones, copies = built.workers
+    assert copies.config()["task_queue"] == "paced-notices"
+    assert copies.config()["max_activities_per_second"] == 15
+    assert zones.config().get("max_activities_per_second") is None
+
+    for value, expected in (("4.5", 4.5), ("0", None)):  # 0: no limit
+        monkeypatch.setenv("KENFLOW_DELIVERY_RATE", value)
+        settings = Settings(data_dir=kf_db.settings.data_dir, database_url=kf_db.settings.database_url)
+        built = worker.build_worker(skip_env.client, settings, kf_db.engine, task_queue=f"paced-{value}")
+        assert built.workers[1].config()["max_activities_per_second"] == expected
+    monkeypatch.setenv("KENFLOW_DELIVERY_RATE", "-1")
+    with pytest.raises(ValidationError, match="delivery_rate"):
+        Settings()
+
+
 def test_fewer_than_two_workflow_polls_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KENFLOW_WORKFLOW_TASK_POLLS", "1")  # one for new runs, one for the rest
     with pytest.raises(ValidationError, match="workflow_task_polls"):
