@@ -187,7 +187,7 @@ async def run_bulk(
     return round(bulk_rate, 1), round(single_rate, 1)
 
 
-def pending_copies(db: str) -> int:
+def _count(db: str, sql: str) -> int:
     from sqlalchemy import text
 
     from kenflow.db.engine import make_engine
@@ -195,21 +195,17 @@ def pending_copies(db: str) -> int:
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            return int(
-                conn.execute(text("SELECT count(*) FROM notice WHERE status = 'pending'")).scalar_one()
-            )
+            return int(conn.execute(text(sql)).scalar_one())
     finally:
         engine.dispose()
 
 
+def pending_copies(db: str) -> int:
+    return _count(db, "SELECT count(*) FROM notice WHERE status = 'pending'")
+
+
 def audit_count(db: str) -> int:
-    from sqlalchemy import text
-
-    from kenflow.db.engine import make_engine
-
-    engine = make_engine(db)
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM audit WHERE result = 'accepted'")).scalar_one())
+    return _count(db, "SELECT count(*) FROM audit WHERE result = 'accepted'")
 
 
 async def run_phase(side: Baseline | Kenflow, zones: list[S.Zone], p: int, clients: int) -> float:
